@@ -1,0 +1,109 @@
+"""Result store: finished runs on disk, keyed by their config, the dataset and the harness version.
+
+    store = Store(Path(".claims-store"))
+    results = store.get_or_train(runs, ds, device="cpu")   # trains only what is missing
+
+One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
+npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
+rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
+pytest-xdist workers asking for the same runs train them once and the others read the result.
+An entry that fails to parse or whose npz does not match its hash is reported and retrained.
+Interrupted groups resume from `<group>.ckpt.npz`. Never pickle: JSON and npz only.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import HARNESS_VERSION
+from .data import Dataset
+from .train import METRICS, Progress, RunConfig, RunResult, train_group
+
+
+def run_key(run: RunConfig, ds: Dataset) -> str:
+    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def load(self, run: RunConfig, ds: Dataset) -> RunResult | None:
+        """The stored result of `run`, or None when absent or corrupt (a corrupt entry is reported)."""
+        key = run_key(run, ds)
+        meta_path, npz_path = self.root / f"{key}.json", self.root / f"{key}.npz"
+        if not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            blob = npz_path.read_bytes()
+            if hashlib.sha256(blob).hexdigest() != meta["npz_sha256"]:
+                raise ValueError("history file does not match its recorded hash")
+            with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+                history = {m: z[m] for m in METRICS}
+            if RunConfig(**meta["config"]) != run:
+                raise ValueError("stored config differs from the requested one")
+            return RunResult(run, history, meta["fitted"], meta["epochs_to_fit"], meta["label_flip_rate"],
+                             meta["weight_norm"], meta["wall_s"], meta["info"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            warnings.warn(f"result store: entry {key} is corrupt ({e}); it will be retrained", stacklevel=2)
+            return None
+
+    def save(self, result: RunResult, ds: Dataset) -> None:
+        key = run_key(result.config, ds)
+        buf = io.BytesIO()
+        np.savez(buf, **result.history)
+        blob = buf.getvalue()
+        meta = {"config": result.config.key(), "dataset": ds.name, "dataset_fingerprint": ds.fingerprint,
+                "harness": HARNESS_VERSION, "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
+                "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
+                "wall_s": result.wall_s, "info": result.info, "npz_sha256": hashlib.sha256(blob).hexdigest()}
+        _atomic_write(self.root / f"{key}.npz", blob)
+        _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
+
+    def get_or_train(self, runs: list[RunConfig], ds: Dataset, device="cpu", *,
+                     progress: Progress | None = None) -> list[RunResult]:
+        """Results of `runs` in order; missing ones are trained together, one batched group per shape."""
+        results = {r: self.load(r, ds) for r in runs}
+        for shape in dict.fromkeys(r.shape() for r in runs if results[r] is None):
+            group = [r for r in runs if r.shape() == shape and results[r] is None]
+            group_key = hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
+            with self._lock(group_key):
+                for r in group:  # another worker may have trained them while we waited
+                    results[r] = self.load(r, ds)
+                missing = [r for r in group if results[r] is None]
+                if missing:
+                    for res in train_group(missing, ds, device, progress=progress,
+                                           checkpoint=self.root / f"{group_key}.ckpt.npz"):
+                        self.save(res, ds)
+                        results[res.config] = res
+        return [results[r] for r in runs]
+
+    @contextlib.contextmanager
+    def _lock(self, name: str):
+        with open(self.root / f"{name}.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+

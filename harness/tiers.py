@@ -1,0 +1,36 @@
+"""Tier settings, in one place: what `-m smoke` and `-m full` train for each claim.
+
+full  = the paper's setup (NOTES.md): 2x4096 ReLU MLP, 50,000 training / 10,000 validation
+        examples, plain SGD lr 0.01, up to 1000 epochs, 5 seeds. Meant for GPUs.
+smoke = the same design shrunk to run in minutes on 2 CPU cores. Deviations, all deliberate:
+        1,000 training examples, 2x256 units, lr 0.1 (10x the paper's, so fitting takes tens of
+        epochs instead of hundreds), 1,000 validation examples checked every 5 epochs.
+Both use batch size 32 (not stated in the paper; Keras' default, and the authors used Keras).
+`--seeds` and `--base-seed` override the seeds of every tier; `--dataset` the dataset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .train import RunConfig
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    seeds: int  # seeds per condition; seed s is a paired block across conditions
+    time_to_fit: RunConfig  # C0, C2a, C2b: noise and seed are filled in per run
+
+
+TIERS = {
+    "smoke": Tier(
+        "smoke", seeds=5,
+        time_to_fit=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
+                              val_every=5),
+    ),
+    "full": Tier(
+        "full", seeds=5,
+        time_to_fit=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
+                              max_epochs=1000, val_every=1),
+    ),
+}

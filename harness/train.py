@@ -1,0 +1,249 @@
+"""Batched SGD training of many MLP runs (seeds x conditions) as one model, data on the device.
+
+    runs = [RunConfig(dataset="fashion-mnist", n_train=500, width=256, lr=0.1, batch_size=50,
+                      max_epochs=400, noise=kind, noise_fraction=1.0, seed=s)
+            for kind in ("none", "randY") for s in range(5)]
+    results = train_group(runs, data.load("fashion-mnist"), device="cpu")
+
+Pairing: seed s gets the same training subset, initialisation and data order in every condition;
+the noise examples of a (seed, fraction) are the same for randX and randY. Every random stream is
+derived from (seed, purpose), so results do not depend on which other runs share the batch.
+Each epoch ends with a full pass over the training and validation sets; a run is fitted at the
+first epoch with 100% training accuracy, and a run never fitted within `max_epochs` is
+right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import torch_generator
+from .data import NOISE_KINDS, Dataset, make_noise, stratified_subset
+from .models import BatchedMLP
+
+METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val_acc")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One model: one seed, one condition. Defaults are the paper's MLP setup (NOTES.md)."""
+    dataset: str = "mnist"
+    n_train: int = 50_000  # examples, class-stratified subset of the 50,000 training split
+    n_val: int = 10_000  # clean validation examples, stratified subset of the 10,000 split
+    width: int = 4096  # hidden units in each of the 2 ReLU layers
+    depth: int = 2  # hidden layers
+    lr: float = 0.01  # plain SGD, constant: no momentum, weight decay or schedule (paper)
+    batch_size: int = 32  # not stated in the paper; Keras' default (the authors used Keras)
+    max_epochs: int = 1000  # budget; a run not fitted by then is right-censored
+    noise: str = "none"  # none | randX (Gaussian inputs) | randY (random labels)
+    noise_fraction: float = 0.0  # share of the training examples replaced by noise
+    seed: int = 0  # already shifted by --base-seed
+    val_every: int = 1  # epochs between validation passes (NaN in between)
+    stop_when_fitted: bool = True  # end the run at its first epoch with 100% train accuracy
+
+    def __post_init__(self):
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise={self.noise!r}: choose one of {NOISE_KINDS}")
+        if self.noise == "none" and self.noise_fraction != 0:
+            raise ValueError("noise='none' needs noise_fraction=0")
+        if not 0 <= self.noise_fraction <= 1:
+            raise ValueError(f"noise_fraction={self.noise_fraction} must be in [0, 1]")
+        for name in ("n_train", "n_val", "width", "depth", "batch_size", "max_epochs", "val_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if self.lr <= 0:
+            raise ValueError(f"lr={self.lr} must be positive")
+
+    def key(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def shape(self) -> tuple:
+        """What runs must share to train in one batch: everything but condition and seed."""
+        return tuple(v for k, v in self.key().items() if k not in ("noise", "noise_fraction", "seed"))
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    history: dict[str, np.ndarray]  # METRICS -> (epochs_run,) float64
+    fitted: bool
+    epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy; max_epochs if censored
+    label_flip_rate: float  # share of training labels that randY actually changed
+    weight_norm: float  # Euclidean norm of all parameters at the end
+    wall_s: float  # this run's share of its group's training time
+    info: dict = dataclasses.field(default_factory=dict)  # device, torch version, group size
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["train_acc"])
+
+
+Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_fitted, n_models, elapsed_s)
+
+
+def prepare(run: RunConfig, ds: Dataset):
+    """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run."""
+    idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
+    x = ds.train_x[idx].flatten(1).float() / 255
+    y = ds.train_y[idx]
+    g = torch_generator(run.seed, "noise", run.n_train, run.noise_fraction)
+    noisy = make_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, g)
+    return noisy.x, noisy.y, noisy.is_noise, noisy.label_flip_rate
+
+
+def validation_set(ds: Dataset, n_val: int):
+    """The same clean validation examples for every run of a dataset and size."""
+    idx = stratified_subset(ds.val_y, n_val, torch_generator("validation", n_val))
+    return ds.val_x[idx].flatten(1).float() / 255, ds.val_y[idx]
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The data order of one seed in one epoch: a pure function, so a resumed run sees the same."""
+    return torch.randperm(n, generator=torch_generator(seed, "order", epoch))
+
+
+def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device = "cpu", *,
+                progress: Progress | None = None, checkpoint: Path | None = None,
+                checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
+    """Train `runs` (all of one `shape()`) as one batched model; one result per run, in order.
+
+    With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds and a compatible
+    checkpoint is resumed from, so an interrupted group continues where it stopped."""
+    if not runs:
+        return []
+    c = runs[0]
+    if any(r.shape() != c.shape() for r in runs):
+        raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
+    device = torch.device(device)
+    M, K = len(runs), ds.num_classes
+    prepared = [prepare(r, ds) for r in runs]
+    X = torch.stack([p[0] for p in prepared]).to(device, dtype)  # (M, n, d)
+    Y = torch.stack([p[1] for p in prepared]).to(device)  # (M, n)
+    noise = torch.stack([p[2] for p in prepared]).to(device)  # (M, n) bool
+    Xv, Yv = (t.to(device) for t in validation_set(ds, c.n_val))
+    Xv = Xv.to(dtype)  # (n_val, d)
+
+    model = BatchedMLP(M, [ds.input_dim] + [c.width] * c.depth + [K]).to(device, dtype)
+    model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
+    opt = torch.optim.SGD(model.parameters(), lr=c.lr)
+
+    hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
+    fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
+    start_epoch, prior_s = 0, 0.0
+    fingerprint = _fingerprint(runs)
+    if checkpoint is not None and checkpoint.is_file():
+        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, hist, fit_epoch)
+
+    seeds = sorted({r.seed for r in runs})
+    row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # model -> its seed's order
+    models = torch.arange(M, device=device)[:, None]
+    n, B = c.n_train, c.batch_size
+    t0, last_save = time.perf_counter(), time.perf_counter()
+    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+ GPUs; no effect on the CPU
+    try:
+        epoch = start_epoch
+        while epoch < c.max_epochs and not (c.stop_when_fitted and fit_epoch.all()):
+            order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[row]  # (M, n)
+            model.train()
+            for start in range(0, n, B):
+                idx = order[:, start:start + B]  # (M, b)
+                logits = model(X[models, idx])  # (M, b, K)
+                loss = F.cross_entropy(logits.flatten(0, 1), Y[models, idx].flatten(), reduction="none")
+                opt.zero_grad(set_to_none=True)
+                loss.view(M, -1).mean(1).sum().backward()  # sum of per-model means: independent grads
+                opt.step()
+            _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate=(epoch + 1) % c.val_every == 0)
+            epoch += 1
+            fit_epoch[(fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)] = epoch
+            elapsed = prior_s + time.perf_counter() - t0
+            if progress is not None:
+                progress(epoch, c.max_epochs, int((fit_epoch > 0).sum()), M, elapsed)
+            if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
+                _save(checkpoint, fingerprint, model, hist, fit_epoch, epoch, elapsed)
+                last_save = time.perf_counter()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+    wall = prior_s + time.perf_counter() - t0
+    norms = model.weight_norms().cpu().numpy()
+    info = {"device": str(device), "torch": torch.__version__, "group_size": M, "epochs_run": epoch}
+    results = []
+    for m, r in enumerate(runs):
+        end = fit_epoch[m] if (r.stop_when_fitted and fit_epoch[m]) else epoch
+        results.append(RunResult(
+            r, {k: v[m, :end].copy() for k, v in hist.items()}, bool(fit_epoch[m]),
+            int(fit_epoch[m]) if fit_epoch[m] else r.max_epochs, prepared[m][3],
+            float(norms[m]), wall / M, info))
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return results
+
+
+@torch.no_grad()
+def _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate, chunk=8192):
+    model.eval()
+    M = X.shape[0]
+    correct, losses = [], []
+    for s in range(0, X.shape[1], chunk):
+        logits = model(X[:, s:s + chunk])  # (M, c, K)
+        y = Y[:, s:s + chunk]
+        correct.append(logits.argmax(-1) == y)
+        losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(M, -1))
+    correct = torch.cat(correct, 1).double()  # (M, n)
+    clean = (~noise).double()
+    hist["train_acc"][:, epoch] = correct.mean(1).cpu().numpy()
+    hist["train_loss"][:, epoch] = torch.cat(losses, 1).double().mean(1).cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN where a run has no clean/noise examples
+        hist["train_acc_clean"][:, epoch] = ((correct * clean).sum(1) / clean.sum(1)).cpu().numpy()
+        hist["train_acc_noise"][:, epoch] = ((correct * (1 - clean)).sum(1) / (1 - clean).sum(1)).cpu().numpy()
+    if validate:
+        hits = torch.zeros(M, device=X.device, dtype=torch.float64)
+        for s in range(0, Xv.shape[0], chunk):
+            xv = Xv[s:s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
+            hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
+        hist["val_acc"][:, epoch] = (hits / Xv.shape[0]).cpu().numpy()
+
+
+def _fingerprint(runs: list[RunConfig]) -> str:
+    """Identity of a group for resuming: everything but the epoch budget, which may grow."""
+    keys = [{k: v for k, v in r.key().items() if k != "max_epochs"} for r in runs]
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
+
+
+def _save(path: Path, fingerprint, model, hist, fit_epoch, epoch, elapsed):
+    state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(model.parameters())}
+    state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed),
+                 fit_epoch=fit_epoch, **state)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, fingerprint, model, hist, fit_epoch) -> tuple[int, float]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return 0, 0.0
+            epoch = int(z["epoch"])
+            if epoch > hist["train_acc"].shape[1]:
+                return 0, 0.0
+            with torch.no_grad():
+                for i, p in enumerate(model.parameters()):
+                    p.copy_(torch.from_numpy(z[f"param{i}"]))
+            for k in hist:
+                hist[k][:, :epoch] = z[f"hist_{k}"]
+            fit_epoch[:] = z["fit_epoch"]
+            return epoch, float(z["elapsed"])
+    except (OSError, KeyError, ValueError, RuntimeError):  # a torn or foreign file: start over
+        return 0, 0.0
