@@ -1,0 +1,142 @@
+"""Claims C0, C2a, C2b: how long an MLP takes to fit real data, random labels and random inputs.
+
+C0  (Zhang et al. 2017, the paper's starting point): an MLP "can fit completely random labels"
+    to 100% training accuracy.
+C2a (abstract, Fig. 2): "time to convergence" (epochs to 100% training accuracy) "is longer with
+    random labels" than with real data ...
+C2b (abstract): "... but shorter with random inputs" (Gaussian noise with the data's mean and
+    variance), also shorter than with random labels (Zhang et al.'s Fig. 1a shows the same order).
+
+Design: one sweep per tier (settings in harness/tiers.py) with the conditions real, randY (every
+label uniform random), randX (every input Gaussian noise, labels kept) and a second, independent
+replicate of real (seeds shifted by 10^6) that serves the negative controls. Seed s has the same
+training subset, initialisation and data order in every condition, so seeds are paired blocks.
+Statistic: epochs to 100% training accuracy, right-censored at the epoch budget.
+
+Decision rules, fixed before running (alpha = 0.05; 5 seeds per condition in both tiers, so the
+smallest attainable p is 1/32 = 0.031 and every seed must agree):
+- C0: exact one-sided binomial test that a seed fits random labels within the budget with
+  probability above 1/2; minimum effect: at least 80% of the seeds fit. Negative control: the same
+  test on the same runs after one epoch must not pass.
+- C2a: censoring-aware exact one-sided sign test, seeds paired, that randY needs more epochs than
+  real; minimum effect: geometric-mean ratio randY/real >= 1.2. Negative control: the same test on
+  real replicate B against replicate A must not pass.
+- C2b: intersection-union of two such tests, randX faster than real and randX faster than randY,
+  each with minimum ratio 1.2. Negative control: replicate A against B, the other direction.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import derive_seed, report, stats
+from harness.train import RunResult
+
+PAPER_DATASET = "mnist"
+ALPHA = 0.05
+MIN_RATIO = 1.2  # slower condition needs >= 20% more epochs (geometric mean over seeds)
+MIN_SHARE = 0.8  # C0: share of seeds that reach 100% on random labels
+REPLICATE = 1_000_000  # seed offset of the independent real-data replicate (negative controls)
+CONDITIONS = {  # name: (noise, fraction, seed offset)
+    "real": ("none", 0.0, 0),
+    "randY": ("randY", 1.0, 0),
+    "randX": ("randX", 1.0, 0),
+    "real, replicate": ("none", 0.0, REPLICATE),
+}
+TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+
+
+@dataclass
+class Sweep:
+    tier: str
+    dataset: str
+    results: dict[str, list[RunResult]]  # condition -> one result per seed, seeds in order
+    compute_s: float  # training time of all runs (stored or fresh)
+
+    def epochs(self, condition: str) -> tuple[np.ndarray, np.ndarray]:
+        """(epochs to fit, censored) per seed; censored runs carry the budget."""
+        rs = self.results[condition]
+        return np.array([r.epochs_to_fit for r in rs]), np.array([not r.fitted for r in rs])
+
+    def faster(self, slow: str, fast: str, rng) -> stats.Verdict:
+        (s, sc), (f, fc) = self.epochs(slow), self.epochs(fast)
+        return stats.censored_sign_test(s, f, sc, fc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
+
+    def rng(self, test: str) -> np.random.Generator:
+        return np.random.default_rng(derive_seed("bootstrap", test, self.tier, self.dataset))
+
+
+def sweep(claims, tier: str) -> Sweep:
+    def compute():
+        name = claims.dataset_name(PAPER_DATASET)
+        ds = claims.dataset(name)
+        base = dataclasses.replace(claims.tier(tier).time_to_fit, dataset=name)
+        seeds = claims.seeds(tier)
+        runs = {c: [dataclasses.replace(base, noise=k, noise_fraction=f, seed=s + off) for s in seeds]
+                for c, (k, f, off) in CONDITIONS.items()}
+        flat = [r for rs in runs.values() for r in rs]
+        done = iter(claims.train(flat, ds, f"time to fit, {tier}, {name}, {len(flat)} models"))
+        results = {c: [next(done) for _ in rs] for c, rs in runs.items()}
+        shown = ("real", "randY", "randX")
+        longest = max(r.epochs_run for c in shown for r in results[c])
+        report.plot_curves({c: report.padded([r.history["train_acc"] for r in results[c]], longest) for c in shown},
+                           claims.figure(tier, name, "time_to_fit.png"),
+                           f"Time to fit, {name}, {base.n_train} examples, 2x{base.width} MLP, "
+                           f"lr {base.lr}, budget {base.max_epochs} epochs")
+        return Sweep(tier, name, results, sum(r.wall_s for rs in results.values() for r in rs))
+    return claims.memo(("time_to_fit", tier), compute)
+
+
+def _describe(sweep: Sweep, condition: str) -> str:
+    e, c = sweep.epochs(condition)
+    return f"{condition}: " + ", ".join(f"{v}{'+' if cen else ''}" for v, cen in zip(e, c))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_random_labels_are_fitted_completely(tier, claims, record_verdict):
+    """C0: with every label random, the MLP still reaches 100% training accuracy in most seeds."""
+    s = sweep(claims, tier)
+    fitted = [r.fitted for r in s.results["randY"]]
+    v = stats.share_test(fitted, alpha=ALPHA, min_share=MIN_SHARE)
+    at_epoch_one = [r.history["train_acc"][0] == 1.0 for r in s.results["randY"]]
+    control = stats.share_test(at_epoch_one, alpha=ALPHA, min_share=MIN_SHARE)
+    final = ", ".join(f"{r.history['train_acc'][-1]:.3f}" for r in s.results["randY"])
+    flips = np.mean([r.label_flip_rate for r in s.results["randY"]])
+    note = f"epochs to 100% ({_describe(s, 'randY')}); final train accuracy {final}; labels changed {flips:.1%}"
+    record_verdict("C0", v, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s)
+    record_verdict("C0", control, tier=tier, dataset=s.dataset, role="negative control",
+                   note="same runs judged after one epoch")
+    assert not control.passed, "negative control passed: random labels 'fitted' after one epoch"
+    assert v.passed, f"C0 not supported: {v.statistic:.0f}/{v.n} seeds fitted random labels, p={v.p_value:.3g}; {note}"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_random_labels_take_longer_to_fit(tier, claims, record_verdict):
+    """C2a: in every seed, random labels need more epochs to reach 100% than real labels."""
+    s = sweep(claims, tier)
+    v = s.faster("randY", "real", s.rng("C2a"))
+    control = s.faster("real, replicate", "real", s.rng("C2a control"))
+    note = f"{_describe(s, 'randY')}; {_describe(s, 'real')} (+ = censored at the budget)"
+    record_verdict("C2a", v, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s)
+    record_verdict("C2a", control, tier=tier, dataset=s.dataset, role="negative control",
+                   note=f"two independent real-data replicates; {_describe(s, 'real, replicate')}")
+    assert not control.passed, f"negative control passed: {control}"
+    assert v.passed, f"C2a not supported: p={v.p_value:.3g}, ratio {v.effect:.2f} {v.interval}; {note}"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_random_inputs_are_fitted_faster(tier, claims, record_verdict):
+    """C2b: in every seed, Gaussian inputs reach 100% sooner than real data and than random labels."""
+    s = sweep(claims, tier)
+    v = stats.all_of([s.faster("real", "randX", s.rng("C2b real")),
+                      s.faster("randY", "randX", s.rng("C2b randY"))], "randX faster than real and than randY")
+    control = s.faster("real", "real, replicate", s.rng("C2b control"))
+    note = f"{_describe(s, 'randX')}; {_describe(s, 'real')}; {_describe(s, 'randY')}"
+    record_verdict("C2b", v, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s)
+    record_verdict("C2b", control, tier=tier, dataset=s.dataset, role="negative control",
+                   note=f"replicate A against B; {_describe(s, 'real, replicate')}")
+    assert not control.passed, f"negative control passed: {control}"
+    assert v.passed, f"C2b not supported: p={v.p_value:.3g}, weakest ratio {v.effect:.2f}; {note}"

@@ -1,0 +1,207 @@
+"""pytest interface of the claims suite: markers, options, the shared `claims` fixture, the report.
+
+    pytest claims -m smoke --dataset fashion-mnist     # minutes on a laptop CPU
+    pytest claims -m full -n 4                         # the paper's scale, on GPUs
+
+Without `-m`, full-tier tests are deselected (they cost GPU-hours); `-m full` selects them.
+Claim tests record their verdicts with `record_verdict`; the controlling process (also under
+pytest-xdist) prints them as a table and merges them into reports/<tier>/<dataset>/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import data, report
+from harness.store import Store
+from harness.tiers import TIERS
+
+ROOT = Path(__file__).parent
+_ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("claims", "claims suite (Deep Nets Don't Learn via Memorization)")
+    g.addoption("--dataset", default=os.environ.get("CLAIMS_DATASET"),
+                help=f"dataset for every claim, one of {', '.join(data.SPECS)} (env CLAIMS_DATASET); "
+                     "default: each claim's dataset in the paper (MNIST, CIFAR-10 for C4)")
+    g.addoption("--data-root", default=os.environ.get("CLAIMS_DATA_ROOT"),
+                help=f"folder with dataset files (env CLAIMS_DATA_ROOT); also searched: {data.DEFAULT_DATA_ROOT} "
+                     f"and, for Fashion-MNIST, {data.DEBIAN_FASHION_MNIST}")
+    g.addoption("--device", default="auto", help="torch device to train on: auto (CUDA if present), cpu, cuda, cuda:1")
+    g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 5)")
+    g.addoption("--base-seed", type=int, default=0, help="shift every seed by K, to check that verdicts are robust")
+    g.addoption("--report-dir", default=str(ROOT / "reports"), help="where claims.json/.md and figures go")
+    g.addoption("--store", default=os.environ.get("CLAIMS_STORE", str(ROOT / ".claims-store")),
+                help="result store of finished runs (env CLAIMS_STORE)")
+    g.addoption("--no-cache", action="store_true",
+                help="ignore the result store: train everything again (workers still share within the run)")
+
+
+def pytest_configure(config):
+    # Tiers, registered here only; --strict-markers (pyproject.toml) makes any other marker an error.
+    config.addinivalue_line("markers", "smoke: small claim variant, minutes on 2 CPU cores (CI regression check)")
+    config.addinivalue_line("markers", "full: claim at the paper's scale; GPU-hours, selected only by -m full")
+    config.addinivalue_line("markers", "slow: harness test that takes more than a few seconds")
+    name = config.getoption("--dataset")
+    if name is not None and name not in data.SPECS:
+        raise pytest.UsageError(f"--dataset {name!r} is unknown; choose one of {', '.join(data.SPECS)}")
+    if (config.getoption("--seeds") or 2) < 2:
+        raise pytest.UsageError("--seeds must be at least 2 (paired tests need several seeds; the paper used 5)")
+    resolve_device(config.getoption("--device"))
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if workers:  # xdist workers share the cores instead of each taking all of them
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise pytest.UsageError(f"--device {name!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise pytest.UsageError(f"--device {name}: torch sees no CUDA device here; use --device cpu or auto")
+    return name
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("markexpr"):
+        return
+    full = [i for i in items if i.get_closest_marker("full")]
+    if full:  # the paper-scale tier runs only when asked for
+        config.hook.pytest_deselected(items=full)
+        items[:] = [i for i in items if not i.get_closest_marker("full")]
+
+
+def pytest_report_header(config):
+    expr = config.getoption("markexpr") or "not full (default)"
+    return [f"claims: -m {expr!r}; dataset {config.getoption('--dataset') or 'paper default per claim'}; "
+            f"device {resolve_device(config.getoption('--device'))}; "
+            f"seeds {config.getoption('--seeds') or 'tier default'} from base {config.getoption('--base-seed')}",
+            f"claims: store {'off (--no-cache)' if config.getoption('--no-cache') else config.getoption('--store')}; "
+            f"reports {config.getoption('--report-dir')}"]
+
+
+class Claims:
+    """What a claim test needs: its dataset, seeds and tier, the result store, progress output."""
+
+    def __init__(self, config, store_root: Path):
+        self.config = config
+        self.device = resolve_device(config.getoption("--device"))
+        self.store = Store(store_root)
+        self.report_dir = Path(config.getoption("--report-dir"))
+        self._data_errors: dict[str, str] = {}
+        self._memo: dict = {}
+
+    def dataset_name(self, paper_default: str) -> str:
+        return self.config.getoption("--dataset") or paper_default
+
+    def dataset(self, name: str) -> data.Dataset:
+        if name not in self._data_errors:
+            try:
+                return data.load(name, self.config.getoption("--data-root"))
+            except data.DataError as e:
+                self._data_errors[name] = str(e)
+        pytest.fail(self._data_errors[name], pytrace=False)
+
+    def tier(self, name: str):
+        return TIERS[name]
+
+    def seeds(self, tier: str) -> list[int]:
+        n = self.config.getoption("--seeds") or TIERS[tier].seeds
+        base = self.config.getoption("--base-seed")
+        return list(range(base, base + n))
+
+    def memo(self, key, compute):
+        """compute() once per process for `key` (sweeps shared by several tests of a module)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def train(self, runs, ds, label: str):
+        return self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
+
+    def figure(self, tier: str, dataset: str, name: str) -> Path:
+        return self.report_dir / tier / dataset / name
+
+
+def _progress(config, label: str):
+    """Progress lines (run, epoch, fitted, elapsed) on the terminal, past output capture, throttled:
+    every 10 s, every 60 s under -q, never under -qq."""
+    verbosity = config.getoption("verbose")
+    if verbosity < -1:
+        return None
+    every = 60.0 if verbosity < 0 else 10.0
+    capman = config.pluginmanager.getplugin("capturemanager")
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    last = [time.perf_counter(), "\n"]  # the first line starts below pytest's file name
+
+    def show(epoch, max_epochs, fitted, models, elapsed):
+        now = time.perf_counter()
+        done = epoch == max_epochs or fitted == models
+        if now - last[0] < every and not done:
+            return
+        line = (f"{last[1]}[{worker + ' ' if worker else ''}{label}] epoch {epoch}/{max_epochs}, "
+                f"{fitted}/{models} models at 100% train accuracy, {elapsed:.0f}s\n")
+        last[:] = now, ""
+        with capman.global_and_fixture_disabled():
+            sys.stderr.write(line)
+            sys.stderr.flush()
+    return show
+
+
+@pytest.fixture(scope="session")
+def claims(request, tmp_path_factory) -> Claims:
+    config = request.config
+    if config.getoption("--no-cache"):
+        shared = tmp_path_factory.getbasetemp()
+        if hasattr(config, "workerinput"):
+            shared = shared.parent  # the folder all xdist workers of this run share
+        return Claims(config, shared / "claims-store")
+    return Claims(config, Path(config.getoption("--store")))
+
+
+@pytest.fixture
+def record_verdict(request):
+    """record_verdict(claim, verdict, tier=, dataset=, role=, note=, compute_s=) adds a report row."""
+    def record(claim, verdict, *, tier, dataset, role="claim", note="", compute_s=0.0):
+        row = {"claim": claim, "test": request.node.name, "role": role, "tier": tier, "dataset": dataset,
+               "method": verdict.test, "statistic": verdict.statistic, "p_value": verdict.p_value,
+               "alpha": verdict.alpha, "effect": verdict.effect, "effect_name": verdict.effect_name,
+               "interval": list(verdict.interval), "min_effect": verdict.min_effect, "n_seeds": verdict.n,
+               "passed": verdict.passed, "note": note, "compute_s": round(compute_s, 2),
+               "details": verdict.details}
+        request.node.user_properties.append(("claim_row", json.dumps(row)))
+    return record
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    wasxfail = hasattr(report, "wasxfail")
+    outcome = ("xfailed" if report.skipped else "xpassed") if wasxfail else report.outcome
+    for name, value in report.user_properties:
+        if name == "claim_row":
+            row = json.loads(value)
+            row.update(outcome=outcome, wall_s=round(report.duration, 2))
+            _ROWS.append(row)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if hasattr(config, "workerinput") or not _ROWS:
+        return
+    terminalreporter.section("claims")
+    terminalreporter.write_line(report.table(_ROWS))
+    for path in report.write(_ROWS, Path(config.getoption("--report-dir"))):
+        terminalreporter.write_line(f"wrote {path}")
