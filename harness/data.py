@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import os
 import socket
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,7 @@ def _find_idx(s: Spec, roots: list[Path]) -> dict[str, Path] | None:
 def _read_idx(path: Path, md5: str, s: Spec) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{s.name}: cannot read {path} ({e}). To fix: delete it and {s.fix}.") from e
     digest = hashlib.md5(raw).hexdigest()
     if digest != md5:
@@ -202,21 +203,29 @@ def _fingerprint(md5: dict[str, str]) -> str:
 
 
 def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """`n` indices into `labels`, as close to equal per class as `n` allows, sorted.
+    """`n` indices into `labels`, per-class counts as equal as the class sizes allow, sorted.
 
-    Classes get floor(n/K) each and the remainder goes to randomly chosen classes; within a
-    class the examples are a uniform random sample. Deterministic given the generator."""
-    classes = torch.unique(labels)
-    k = len(classes)
+    Counts are water-filled: every class gets the same share until a class runs out, whose
+    leftover goes to the others; the last few units go to randomly chosen classes. Within a class
+    the examples are a uniform random sample. Deterministic given the generator; n = len(labels)
+    gives every index."""
     if not 0 < n <= len(labels):
         raise ValueError(f"subset size {n} must be in 1..{len(labels)}")
-    counts = torch.full((k,), n // k)
-    counts[torch.randperm(k, generator=generator)[: n % k]] += 1
+    classes, sizes = torch.unique(labels, return_counts=True)
+    counts = torch.zeros_like(sizes)
+    remaining = n
+    while remaining > 0:
+        open_ = torch.nonzero(counts < sizes).flatten()
+        share = remaining // len(open_)
+        if share == 0:  # fewer units than open classes: one each to a random few
+            counts[open_[torch.randperm(len(open_), generator=generator)[:remaining]]] += 1
+            break
+        add = torch.minimum(sizes[open_] - counts[open_], torch.tensor(share))
+        counts[open_] += add
+        remaining -= int(add.sum())
     picked = []
     for c, m in zip(classes, counts.tolist()):
         pool = torch.nonzero(labels == c).flatten()
-        if m > len(pool):
-            raise ValueError(f"class {int(c)} has {len(pool)} examples, fewer than the {m} asked for")
         picked.append(pool[torch.randperm(len(pool), generator=generator)[:m]])
     return torch.sort(torch.cat(picked)).values
 

@@ -50,6 +50,8 @@ def bootstrap_interval(values, statistic, rng: np.random.Generator, level: float
 
     Degenerate data (all seeds equal) gives a zero-width interval instead of scipy's NaN."""
     values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        raise ValueError("bootstrap_interval needs at least one value")
     if len(values) < 2 or np.all(values == values[0]):
         point = float(statistic(values, axis=-1))
         return point, point
@@ -108,7 +110,7 @@ def page_trend(data, *, alpha: float, min_effect: float, rng: np.random.Generato
     n, k = data.shape
     if k < 3 or n < 2:
         raise ValueError(f"Page's L needs at least 3 settings and 2 seeds, got {k} and {n}")
-    res = stats.page_trend_test(data, method="exact" if n * k <= 60 else "auto")
+    res = stats.page_trend_test(data, method="auto")  # exact only for few settings: it enumerates k!
     order = np.arange(k)
     rhos = np.array([stats.spearmanr(order, row).statistic if np.ptp(row) > 0 else 0.0 for row in data])
     return _verdict("Page's L trend test, seeds as blocks", res.statistic, res.pvalue, alpha, rhos.mean(),
@@ -130,7 +132,12 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
     """Intersection-union test of a conjunction: it holds only if every part holds.
 
     p = max of the parts' p-values (valid at level alpha with no multiplicity correction, because
-    every part must reject); the reported effect and interval are those of the weakest part."""
+    every part must reject); the reported effect and interval are those of the weakest part.
+    All parts must share one alpha."""
+    if not verdicts:
+        raise ValueError("all_of needs at least one verdict")
+    if len({v.alpha for v in verdicts}) > 1:
+        raise ValueError("all_of: the parts use different alphas; decide them at one alpha")
     weakest = max(verdicts, key=lambda v: (v.p_value, -v.effect))
     worst_effect = min(verdicts, key=lambda v: v.effect - v.min_effect)
     return dataclasses.replace(
