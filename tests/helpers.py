@@ -1,0 +1,21 @@
+"""Small synthetic datasets and configs shared by the harness tests (no files, no network)."""
+from __future__ import annotations
+
+import torch
+
+from harness.data import Dataset
+from harness.train import RunConfig
+
+
+def tiny_dataset(n_train=200, n_val=100, side=4, classes=3, seed=0) -> Dataset:
+    """Random uint8 'images' (N, 1, side, side) labelled by a fixed random linear teacher (learnable, balanced)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n_train + n_val, 1, side, side), generator=g, dtype=torch.uint8)
+    teacher = torch.randn(side * side, classes, generator=g)
+    y = ((x.flatten(1).float() - 127.5) @ teacher).argmax(1)
+    return Dataset("tiny", x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes, "memory", f"tiny{seed}")
+
+
+def tiny_run(**overrides) -> RunConfig:
+    base = dict(dataset="tiny", n_train=60, n_val=30, width=16, lr=0.2, batch_size=16, max_epochs=6)
+    return RunConfig(**{**base, **overrides})

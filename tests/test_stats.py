@@ -1,0 +1,465 @@
+"""Unit and property tests of harness/stats.py, the statistics behind every claim's verdict.
+
+    /tmp/venvtest/bin/python -m pytest tests/test_stats.py -q      # about 20 s on 2 CPU cores
+
+Three kinds of check. (1) Error rates on simulated data: under each test's null the rejection rate
+(p < alpha) over 2000 seeded replications is at most alpha + 3 binomial standard errors, and a clear
+alternative is rejected. (2) Hypothesis properties: exact p-values, how ties and censoring count,
+rank invariance, brute-force references (Holm as closed Bonferroni testing, the binomial tail by
+counting). (3) Bad input raises ValueError. Known defects, when there are any, are xfail(strict=True), never deleted.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import stats as sps
+
+from harness import stats as S
+
+ALPHA = 0.05
+REPLICATIONS = 2000  # null replications per error-rate check: 3 standard errors = 0.015 at alpha 0.05
+PROPERTY = settings(max_examples=50, deadline=None)  # the bootstrap makes single examples ~ms, not us
+
+# Simulated "epochs to fit": lognormal with median 30 epochs and a x1.65 spread per standard deviation.
+LOG_MEDIAN, LOG_SD = math.log(30.0), 0.5
+BUDGET_30PCT = math.exp(LOG_MEDIAN + LOG_SD * sps.norm.ppf(0.7))  # P(run > budget) = 0.3
+
+
+def _assert_rate_at_most_alpha(rejected, alpha: float = ALPHA) -> float:
+    rejected = np.asarray(rejected, bool)
+    rate = float(rejected.mean())
+    bound = alpha + 3 * math.sqrt(alpha * (1 - alpha) / rejected.size)
+    assert rate <= bound, f"false-positive rate {rate:.4f} over {rejected.size} null replications > {bound:.4f}"
+    return rate
+
+
+def _binomial_tail_by_counting(k: int, n: int) -> Fraction:
+    """P(X >= k) for X ~ Binomial(n, 1/2), as an exact fraction (independent of scipy)."""
+    return Fraction(sum(math.comb(n, j) for j in range(k, n + 1)), 2 ** n)
+
+
+def _censor(values, budget):
+    return np.minimum(values, budget), values > budget  # a censored run enters at the budget
+
+
+# ---------------------------------------------------------------------------------------------------
+# (1) Error rates on simulated data
+
+
+def null_sign_test_rejections(n_seeds: int, budget: float, seed: int = 0):
+    """Rejections (p < ALPHA) of censored_sign_test on paired null data; also the censored share."""
+    rng = np.random.default_rng(seed)
+    rejected, censored = [], []
+    for _ in range(REPLICATIONS):
+        slow, fast = rng.lognormal(LOG_MEDIAN, LOG_SD, size=(2, n_seeds))  # same distribution
+        (slow, sc), (fast, fc) = _censor(slow, budget), _censor(fast, budget)
+        v = S.censored_sign_test(slow, fast, sc, fc, alpha=ALPHA, min_ratio=1.0, rng=rng)
+        rejected.append(v.p_value < ALPHA)
+        censored.append(np.concatenate([sc, fc]))
+    return np.array(rejected), float(np.mean(censored))
+
+
+@pytest.mark.parametrize("n_seeds, budget", [(5, math.inf), (10, math.inf), (5, BUDGET_30PCT), (10, BUDGET_30PCT)],
+                         ids=["5-seeds", "10-seeds", "5-seeds-30pct-censored", "10-seeds-30pct-censored"])
+def test_sign_test_false_positive_rate_is_at_most_alpha(n_seeds, budget):
+    """Paired slow/fast from one distribution (optionally ~30% right-censored) reject at most alpha of the time.
+
+    Cannot check: dependence between the two runs of a seed, or other censoring schemes."""
+    rejected, censored_share = null_sign_test_rejections(n_seeds, budget)
+    if math.isfinite(budget):
+        assert 0.27 <= censored_share <= 0.33, f"simulation censored {censored_share:.3f}, meant ~0.30"
+    _assert_rate_at_most_alpha(rejected)
+
+
+def null_share_test_rejections(n_seeds: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    successes = rng.random((REPLICATIONS, n_seeds)) < 0.5  # exactly on the null share
+    return np.array([S.share_test(s, alpha=ALPHA, min_share=0.5).p_value < ALPHA for s in successes])
+
+
+@pytest.mark.parametrize("n_seeds", [5, 20], ids=lambda n: f"{n}-seeds")
+def test_share_test_false_positive_rate_is_at_most_alpha(n_seeds):
+    """Seeds succeeding with probability exactly 0.5 reject at most alpha of the time.
+
+    Cannot check: null shares other than 0.5 (the test is exact, so they should behave the same)."""
+    _assert_rate_at_most_alpha(null_share_test_rejections(n_seeds))
+
+
+def null_page_trend_rejections(n_seeds: int, n_settings: int, ties: bool = False, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rejected = []
+    for _ in range(REPLICATIONS):
+        # iid rows: no trend; integer draws make many ties, as epoch counts do
+        data = rng.integers(0, 3, (n_seeds, n_settings)) if ties else rng.normal(size=(n_seeds, n_settings))
+        rejected.append(S.page_trend(data, alpha=ALPHA, min_effect=0.0, rng=rng).p_value < ALPHA)
+    return np.array(rejected)
+
+
+@pytest.mark.parametrize("n_seeds, n_settings, ties", [(5, 3, False), (5, 4, False), (5, 4, True)],
+                         ids=["5x3", "5x4", "5x4-tied-integers"])
+def test_page_trend_false_positive_rate_is_at_most_alpha(n_seeds, n_settings, ties):
+    """iid rows (no trend along the settings) reject at most alpha of the time, with and without ties.
+
+    Cannot check: sizes where page_trend leaves the exact distribution (n * k > 60)."""
+    _assert_rate_at_most_alpha(null_page_trend_rejections(n_seeds, n_settings, ties))
+
+
+@pytest.mark.parametrize("n_seeds", [5, 10], ids=lambda n: f"{n}-seeds")
+def test_sign_test_rejects_when_slow_is_1_5x_fast_in_every_seed(n_seeds):
+    """slow = 1.5 * fast in every seed always passes (p = 0.5**n < alpha, ratio 1.5 >= 1.2); noisy 1.5x mostly.
+
+    Cannot check: power at the paper's (unknown) true effect sizes."""
+    rng = np.random.default_rng(1)
+    none = np.zeros(n_seeds, bool)
+    for _ in range(100):
+        fast = rng.lognormal(LOG_MEDIAN, LOG_SD, n_seeds)
+        v = S.censored_sign_test(1.5 * fast, fast, none, none, alpha=ALPHA, min_ratio=1.2, rng=rng)
+        assert v.passed and v.p_value == 0.5 ** n_seeds and v.effect == pytest.approx(1.5)
+    if n_seeds == 10:  # per-seed noise: a seed supports H1 with probability ~0.91, so k >= 9 of 10 ~ 0.77
+        fast = rng.lognormal(LOG_MEDIAN, LOG_SD, (500, n_seeds))
+        slow = 1.5 * fast * rng.lognormal(0.0, 0.3, fast.shape)
+        rate = np.mean([S.censored_sign_test(s, f, none, none, alpha=ALPHA, min_ratio=1.2, rng=rng).p_value < ALPHA
+                        for s, f in zip(slow, fast)])
+        assert rate >= 0.6, f"power {rate:.3f} under a clear 1.5x slowdown"
+
+
+def test_share_test_rejects_when_seeds_succeed_with_probability_0_95():
+    """With 10 seeds succeeding with probability 0.95, the test rejects most of the time (expected 0.91).
+
+    Cannot check: power for shares close to the null."""
+    rng = np.random.default_rng(2)
+    rate = np.mean([S.share_test(s, alpha=ALPHA, min_share=0.5).p_value < ALPHA for s in rng.random((500, 10)) < 0.95])
+    assert rate >= 0.8, f"power {rate:.3f}"
+
+
+@pytest.mark.parametrize("n_settings", [3, 4])
+def test_page_trend_rejects_a_clear_increasing_trend(n_settings):
+    """Rows rising by 1 per setting with noise sd 0.5 reject (and reach mean rho >= 0.5) almost always.
+
+    Cannot check: power for weak or non-monotone trends."""
+    rng = np.random.default_rng(3)
+    verdicts = [S.page_trend(np.arange(n_settings) + rng.normal(0, 0.5, (5, n_settings)), alpha=ALPHA,
+                             min_effect=0.5, rng=rng) for _ in range(200)]
+    rate = np.mean([v.passed for v in verdicts])
+    assert rate >= 0.9, f"power {rate:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# (2) Properties
+
+EPOCHS = st.integers(1, 50)
+BUDGET = 60.0  # above every EPOCHS value, so an uncensored run is always within the budget
+
+
+@st.composite
+def sign_test_inputs(draw, max_seeds: int = 12):
+    """Arbitrary (slow, fast, slow_censored, fast_censored) with integer values, so ties are common."""
+    n = draw(st.integers(1, max_seeds))
+    slow, fast = (draw(hnp.arrays(np.int64, n, elements=EPOCHS)).astype(float) for _ in range(2))
+    return slow, fast, draw(hnp.arrays(bool, n)), draw(hnp.arrays(bool, n))
+
+
+# One seed of each kind: (slow, fast, slow_censored, fast_censored) given an uncensored value e and d >= 1.
+SEED_KINDS = {
+    "slower": (lambda e, d: (e + d, e, False, False), True),
+    "slow-censored": (lambda e, d: (BUDGET, e, True, False), True),
+    "tie": (lambda e, d: (e, e, False, False), False),
+    "both-censored": (lambda e, d: (BUDGET, BUDGET, True, True), False),
+    "faster": (lambda e, d: (e, e + d, False, False), False),
+    "fast-censored": (lambda e, d: (e, BUDGET, False, True), False),
+}
+
+
+@st.composite
+def seeds_of_kinds(draw, kinds):
+    """A sign-test input built seed by seed from `kinds`; returns it with the number of supporting seeds."""
+    names = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=15))
+    rows = [SEED_KINDS[k][0](draw(EPOCHS), draw(st.integers(1, 9))) for k in names]
+    slow, fast, sc, fc = (np.array(column) for column in zip(*rows))
+    return (slow.astype(float), fast.astype(float), sc.astype(bool), fc.astype(bool)), \
+        sum(SEED_KINDS[k][1] for k in names)
+
+
+@PROPERTY
+@given(sign_test_inputs(), st.integers(0, 2 ** 32 - 1))
+def test_sign_test_p_value_lies_in_unit_interval(inputs, seed):
+    """For any values and censoring flags the p-value is in [0, 1] and the statistic counts seeds.
+
+    Cannot check: that arbitrary flag combinations are meaningful (a censored value should be the budget)."""
+    v = S.censored_sign_test(*inputs, alpha=ALPHA, min_ratio=1.0, rng=np.random.default_rng(seed))
+    assert 0.0 <= v.p_value <= 1.0 and 0 <= v.statistic <= v.n == len(inputs[0])
+
+
+@PROPERTY
+@given(hnp.arrays(bool, st.integers(1, 40)), st.floats(0.05, 0.95))
+def test_share_test_p_value_lies_in_unit_interval(successes, null_share):
+    """For any successes and null share the p-value is in [0, 1] and the share's interval contains the share.
+
+    Cannot check: null shares at 0 or 1 (degenerate tests)."""
+    v = S.share_test(successes, alpha=ALPHA, min_share=0.5, null_share=null_share)
+    assert 0.0 <= v.p_value <= 1.0
+    assert v.interval[0] <= v.effect <= v.interval[1]
+
+
+def matrices(elements=st.integers(-20, 20)):
+    """(seeds, settings) integer matrices, 2..6 x 3..5 (ties included)."""
+    shapes = st.tuples(st.integers(2, 6), st.integers(3, 5))
+    return shapes.flatmap(lambda shape: hnp.arrays(np.int64, shape, elements=elements))
+
+
+@PROPERTY
+@given(matrices(), st.integers(0, 2 ** 32 - 1))
+def test_page_trend_p_value_lies_in_unit_interval(data, seed):
+    """For any (seeds x settings) data the p-value is in [0, 1] and the mean Spearman rho in [-1, 1].
+
+    Cannot check: large tables (the exact distribution is expensive; see the test of many settings below)."""
+    v = S.page_trend(data, alpha=ALPHA, min_effect=0.0, rng=np.random.default_rng(seed))
+    assert 0.0 <= v.p_value <= 1.0 and -1.0 <= v.effect <= 1.0
+
+
+@PROPERTY
+@given(seeds_of_kinds(["slower", "slow-censored"]))
+def test_sign_test_with_every_seed_supporting_h1_gives_exactly_half_to_the_n(inputs_and_k):
+    """When every seed is slower (or slow-censored against an uncensored fast run), p == 0.5**n exactly.
+
+    Cannot check: anything about the effect, which depends on the values."""
+    inputs, k = inputs_and_k
+    v = S.censored_sign_test(*inputs, alpha=ALPHA, min_ratio=1.0, rng=np.random.default_rng(0))
+    assert v.statistic == k == v.n and v.p_value == 0.5 ** v.n
+
+
+@PROPERTY
+@given(seeds_of_kinds(list(SEED_KINDS)))
+def test_ties_and_double_censored_seeds_count_against_h1(inputs_and_k):
+    """Only slower and slow-censored seeds count for H1; p equals the binomial tail over all n seeds.
+
+    The tail is computed by exact counting (independent of scipy). Cannot check: whether a less
+    conservative treatment of ties (e.g. dropping them) would be preferable."""
+    inputs, k = inputs_and_k
+    v = S.censored_sign_test(*inputs, alpha=ALPHA, min_ratio=1.0, rng=np.random.default_rng(0))
+    assert v.statistic == k
+    assert v.p_value == pytest.approx(float(_binomial_tail_by_counting(k, v.n)), rel=1e-9)
+
+
+@PROPERTY
+@given(hnp.arrays(np.int64, st.integers(1, 12), elements=st.integers(1, int(BUDGET))))
+def test_censored_slow_against_uncensored_fast_supports_h1_and_reverse_does_not(uncensored):
+    """A slow run censored at the budget beats any uncensored fast run (even one at the budget); reversed, never.
+
+    Cannot check: runs with different budgets (the test assumes one budget per seed)."""
+    n, budget = len(uncensored), np.full(len(uncensored), BUDGET)
+    yes, no = np.ones(n, bool), np.zeros(n, bool)
+    rng = np.random.default_rng(0)
+    assert S.censored_sign_test(budget, uncensored, yes, no, alpha=ALPHA, min_ratio=1.0, rng=rng).statistic == n
+    assert S.censored_sign_test(uncensored, budget, no, yes, alpha=ALPHA, min_ratio=1.0, rng=rng).statistic == 0
+
+
+INCREASING = [lambda x: 3 * x - 7, lambda x: np.exp(x / 4), lambda x: x ** 3, np.arctan,
+              lambda x: np.where(x > 0, 1000.0 * x, x)]  # strictly increasing and exact enough on -20..20
+
+
+@PROPERTY
+@given(matrices(), st.sampled_from(INCREASING))
+def test_page_trend_is_invariant_to_strictly_increasing_transforms(data, transform):
+    """Page's L, its p-value, the mean Spearman rho and its interval depend on the data only through ranks.
+
+    Cannot check: transforms that create or break ties in floating point."""
+    a = S.page_trend(data, alpha=ALPHA, min_effect=0.0, rng=np.random.default_rng(0))
+    b = S.page_trend(transform(data.astype(float)), alpha=ALPHA, min_effect=0.0, rng=np.random.default_rng(0))
+    assert (a.statistic, a.p_value, a.effect, a.interval) == (b.statistic, b.p_value, b.effect, b.interval)
+
+
+P_VALUES = st.lists(st.one_of(st.sampled_from([0.0, 0.001, 0.01, 0.05, 0.2, 1.0]), st.floats(0.0, 1.0)),
+                    min_size=1, max_size=8)  # the fixed values make ties common
+
+
+def holm_by_closed_bonferroni(p) -> np.ndarray:
+    """Reference: Holm is closed testing with Bonferroni local tests, so the adjusted p_i is the
+    largest Bonferroni p-value min(1, |S| * min_S p) over all index sets S containing i (2**(m-1) each)."""
+    m = len(p)
+    return np.array([max(min(1.0, (1 + r) * min([p[i], *(p[j] for j in rest)]))
+                         for r in range(m) for rest in itertools.combinations([j for j in range(m) if j != i], r))
+                     for i in range(m)])
+
+
+@PROPERTY
+@given(P_VALUES)
+def test_holm_adjusted_p_values_are_at_least_raw_at_most_one_and_order_preserving(p):
+    """raw <= adjusted <= 1, and p_i < p_j implies adjusted_i <= adjusted_j (equal p, equal adjusted).
+
+    Cannot check: that the family-wise error is controlled (see the reference comparison)."""
+    p = np.array(p)
+    adjusted = S.holm(p)
+    assert np.all(p <= adjusted) and np.all(adjusted <= 1.0)
+    for i, j in itertools.permutations(range(len(p)), 2):
+        if p[i] < p[j]:
+            assert adjusted[i] <= adjusted[j]
+        elif p[i] == p[j]:
+            assert adjusted[i] == adjusted[j]
+
+
+@PROPERTY
+@given(P_VALUES)
+def test_holm_matches_closed_bonferroni_reference(p):
+    """holm() equals the brute-force closed-testing reference on families of up to 8 p-values.
+
+    Cannot check: larger families (the reference is exponential) or NaN p-values."""
+    np.testing.assert_allclose(S.holm(p), holm_by_closed_bonferroni(p), rtol=1e-12, atol=0)
+
+
+def _part(p: float, effect: float, min_effect: float, alpha: float = ALPHA) -> S.Verdict:
+    return S._verdict("part", 0.0, p, alpha, effect, "effect", (effect, effect), min_effect, 5, {})
+
+
+PARTS = st.lists(st.tuples(st.one_of(st.sampled_from([0.0, 0.01, ALPHA, 0.1, 1.0]), st.floats(0.0, 1.0)),
+                           st.floats(-2.0, 2.0), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=5)
+
+
+@PROPERTY
+@given(PARTS)
+def test_all_of_passes_only_if_every_part_passes_and_p_is_max_of_parts(parts):
+    """all_of passes iff every part passes; its p is the parts' maximum; the result obeys the Verdict rule.
+
+    Parts share one alpha here; mixed alphas are refused (test below). Cannot check: the
+    intersection-union test's validity itself (that is theory, not code)."""
+    verdicts = [_part(*part) for part in parts]
+    v = S.all_of(verdicts, "conjunction")
+    assert v.passed == all(part.passed for part in verdicts)
+    assert v.p_value == max(part.p_value for part in verdicts)
+    assert not v.passed or (v.p_value < v.alpha and v.effect >= v.min_effect)
+    assert len(v.details["parts"]) == len(verdicts)
+
+
+def test_all_of_refuses_parts_at_different_alphas():
+    """A conjunction of parts tested at different alphas is refused rather than decided at a mixed level.
+
+    Cannot check: which alpha a caller meant."""
+    with pytest.raises(ValueError, match="different alphas"):
+        S.all_of([_part(0.08, 2.0, 1.0, alpha=0.10), _part(0.01, 1.1, 1.0, alpha=0.05)], "mixed alphas")
+
+
+@PROPERTY
+@given(hnp.arrays(bool, st.integers(1, 30)), st.floats(0.001, 0.5), st.floats(0.0, 1.0))
+def test_verdict_passes_only_if_p_below_alpha_and_effect_reaches_min_effect(successes, alpha, min_share):
+    """A share_test verdict passes exactly when p < alpha and effect >= min_effect.
+
+    Cannot check: that min_effect was stated before the run (a matter of the claim modules)."""
+    v = S.share_test(successes, alpha=alpha, min_share=min_share)
+    assert v.passed == (v.p_value < v.alpha and v.effect >= v.min_effect)
+
+
+@pytest.mark.parametrize("p, effect, passed", [(ALPHA, 1.0, False), (0.049, 1.0, True), (0.049, 0.999, False),
+                                               (-0.5, 1.0, True), (1.5, 1.0, False)],
+                         ids=["p-equal-alpha-fails", "effect-equal-min-passes", "effect-below-min-fails",
+                              "negative-p-clipped", "p-above-one-clipped"])
+def test_verdict_rule_is_strict_in_p_and_inclusive_in_effect(p, effect, passed):
+    """At the boundaries: p == alpha fails, effect == min_effect passes; p is clipped into [0, 1].
+
+    Cannot check: NaN inputs (they fail because every comparison with NaN is false)."""
+    v = _part(p, effect, min_effect=1.0)
+    assert v.passed is passed and 0.0 <= v.p_value <= 1.0
+
+
+VALUES = hnp.arrays(np.int64, st.integers(2, 30), elements=st.integers(1, 100)).filter(lambda a: np.ptp(a) > 0)
+
+
+@PROPERTY
+@given(VALUES, st.sampled_from([np.mean, S._geomean]), st.integers(0, 2 ** 32 - 1))
+def test_bootstrap_interval_contains_the_point_estimate_for_nondegenerate_data(values, statistic, seed):
+    """The percentile interval of the mean (or geometric mean) contains the point estimate.
+
+    A relative 1e-12 slack absorbs summation-order rounding. Cannot check: coverage of the true value."""
+    values = values.astype(float)
+    low, high = S.bootstrap_interval(values, statistic, np.random.default_rng(seed), n_resamples=500)
+    point = float(statistic(values, axis=-1))
+    assert low <= point * (1 + 1e-12) and point <= high * (1 + 1e-12)
+
+
+@PROPERTY
+@given(st.integers(1, 30), st.floats(1e-3, 1e6), st.sampled_from([np.mean, S._geomean]))
+def test_bootstrap_interval_is_zero_width_for_constant_data(n, value, statistic):
+    """All seeds equal (one seed included) gives a zero-width interval at the value, not scipy's NaN.
+
+    Cannot check: whether a zero-width interval from one seed is a fair report (it claims certainty)."""
+    low, high = S.bootstrap_interval(np.full(n, value), statistic, np.random.default_rng(0))
+    assert low == high == pytest.approx(value, rel=1e-12)
+
+
+@PROPERTY
+@given(VALUES, st.integers(0, 2 ** 32 - 1))
+def test_bootstrap_interval_and_verdicts_are_reproducible_for_the_same_generator_seed(values, seed):
+    """The same generator seed gives the same interval, and the same sign-test verdict.
+
+    Cannot check: reproducibility across numpy/scipy versions."""
+    values = values.astype(float)
+    one, two = (S.bootstrap_interval(values, np.mean, np.random.default_rng(seed), n_resamples=500) for _ in range(2))
+    assert one == two
+    none = np.zeros(len(values), bool)
+    one, two = (S.censored_sign_test(values, values[::-1], none, none, alpha=ALPHA, min_ratio=1.0,
+                                     rng=np.random.default_rng(seed)) for _ in range(2))
+    assert one == two
+
+
+def _guard_exact_page(monkeypatch, limit_bytes: int = 2 ** 30):
+    """Replace scipy's page_trend_test by one that records, instead of running, exact requests whose
+    null distribution scipy would build by enumerating all k! rank permutations (k! * k int64s)."""
+    real, too_big = sps.page_trend_test, []
+
+    def guarded(data, *args, method="auto", **kwargs):
+        k = np.shape(data)[1]
+        if method == "exact" and math.factorial(k) * k * 8 > limit_bytes:
+            too_big.append(np.shape(data))
+            method = "asymptotic"
+        return real(data, *args, method=method, **kwargs)
+
+    monkeypatch.setattr(S.stats, "page_trend_test", guarded)
+    return too_big
+
+
+def test_page_trend_with_many_settings_does_not_enumerate_every_permutation(monkeypatch):
+    """page_trend on 5 seeds x 12 settings does not request an exact distribution needing > 1 GiB.
+
+    Scipy is guarded so the test stays fast. Cannot check: the accuracy of the asymptotic p-value."""
+    too_big = _guard_exact_page(monkeypatch)
+    rng = np.random.default_rng(0)
+    S.page_trend(rng.normal(size=(5, 12)), alpha=ALPHA, min_effect=0.0, rng=rng)
+    assert not too_big, f"exact Page's L requested for tables {too_big}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# (3) Bad input
+
+_RNG = np.random.default_rng(0)
+_F3, _F2 = [False] * 3, [False] * 2
+BAD_INPUT = [
+    pytest.param(lambda: S.censored_sign_test([1, 2, 3], [1, 2], _F3, _F3, alpha=ALPHA, min_ratio=1, rng=_RNG),
+                 id="sign-test-fast-shorter"),
+    pytest.param(lambda: S.censored_sign_test([1, 2, 3], [1, 2, 3], _F2, _F3, alpha=ALPHA, min_ratio=1, rng=_RNG),
+                 id="sign-test-flags-shorter"),
+    pytest.param(lambda: S.censored_sign_test([], [], [], [], alpha=ALPHA, min_ratio=1, rng=_RNG),
+                 id="sign-test-empty"),
+    pytest.param(lambda: S.share_test([], alpha=ALPHA, min_share=0.5), id="share-test-empty"),
+    pytest.param(lambda: S.page_trend(np.zeros((5, 2)), alpha=ALPHA, min_effect=0, rng=_RNG), id="page-2-settings"),
+    pytest.param(lambda: S.page_trend(np.zeros((5, 1)), alpha=ALPHA, min_effect=0, rng=_RNG), id="page-1-setting"),
+    pytest.param(lambda: S.page_trend(np.zeros((1, 4)), alpha=ALPHA, min_effect=0, rng=_RNG), id="page-1-seed"),
+    pytest.param(lambda: S.page_trend(np.zeros((0, 4)), alpha=ALPHA, min_effect=0, rng=_RNG), id="page-empty"),
+    pytest.param(lambda: S.page_trend(np.zeros(5), alpha=ALPHA, min_effect=0, rng=_RNG), id="page-1d"),
+    pytest.param(lambda: S.all_of([], "nothing"), id="all-of-no-parts"),
+    pytest.param(lambda: S.bootstrap_interval([], np.mean, _RNG), id="bootstrap-empty"),
+]
+
+
+@pytest.mark.parametrize("call", BAD_INPUT)
+def test_bad_input_raises_value_error(call):
+    """Mismatched lengths, empty arrays, too few settings or seeds, and empty conjunctions raise ValueError.
+
+    Cannot check: NaN or negative values, which pass silently."""
+    with pytest.raises(ValueError):
+        call()

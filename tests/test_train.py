@@ -1,0 +1,175 @@
+"""The batched trainer against an independent reference: plain torch.nn, one model at a time."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.train import RunConfig, epoch_order, prepare, train_group, validation_set
+from tests.helpers import tiny_dataset, tiny_run
+
+
+def reference_run(run: RunConfig, ds, init_weights, dtype=torch.float64):
+    """The idiomatic loop: nn.Sequential, torch.optim.SGD, one model; same init, data and order."""
+    x, y, is_noise, _ = prepare(run, ds)
+    x = x.to(dtype)
+    layers = []
+    for i, (w, b) in enumerate(init_weights):
+        lin = torch.nn.Linear(w.shape[0], w.shape[1]).to(dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w.T)
+            lin.bias.copy_(b.flatten())
+        layers += [lin, torch.nn.ReLU()] if i < len(init_weights) - 1 else [lin]
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=run.lr)
+    xv, yv = validation_set(ds, run.n_val)
+    acc, val = [], []
+    for epoch in range(run.max_epochs):
+        order = epoch_order(run.seed, epoch, run.n_train)
+        for s in range(0, run.n_train, run.batch_size):
+            idx = order[s:s + run.batch_size]
+            opt.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+        with torch.no_grad():
+            acc.append((net(x).argmax(1) == y).double().mean().item())
+            val.append((net(xv.to(dtype)).argmax(1) == yv).double().mean().item())
+    return net, np.array(acc), np.array(val)
+
+
+def initial_weights(runs, ds):
+    """The batched model's initial weights of each run, taken from a zero-epoch-like setup."""
+    from harness import torch_generator
+    from harness.models import BatchedMLP
+
+    c = runs[0]
+    model = BatchedMLP(len(runs), [ds.input_dim] + [c.width] * c.depth + [ds.num_classes])
+    model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
+    return [[(w[m].double(), b[m].double()) for w, b in zip(model.weights, model.biases)] for m in range(len(runs))]
+
+
+def test_batched_trainer_matches_one_model_at_a_time():
+    """Each model of a batch of 4 (2 seeds x real/randY) follows the same trajectory as nn.Sequential
+    trained alone in float64. Cannot check: speed, or GPU kernels (run it there with --device)."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=s, noise=k, noise_fraction=f, stop_when_fitted=False)
+            for s in (3, 4) for k, f in (("none", 0.0), ("randY", 1.0))]
+    batched = train_group(runs, ds, dtype=torch.float64)
+    for run, res, init in zip(runs, batched, initial_weights(runs, ds)):
+        _, acc, val = reference_run(run, ds, init)
+        np.testing.assert_allclose(res.history["train_acc"], acc, atol=1e-12)
+        np.testing.assert_allclose(res.history["val_acc"], val, atol=1e-12)
+
+
+def test_batched_forward_matches_nn_sequential_in_float32():
+    """The float32 forward pass of model m equals nn.Sequential with the same weights (to 1e-5)."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=s) for s in (0, 1, 2)]
+    from harness import torch_generator
+    from harness.models import BatchedMLP
+
+    model = BatchedMLP(3, [ds.input_dim, 16, 16, ds.num_classes])
+    model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
+    x = torch.randn(3, 10, ds.input_dim)
+    out = model(x)
+    for m, init in enumerate(initial_weights(runs, ds)):
+        layers = []
+        for w, b in init:
+            lin = torch.nn.Linear(*w.shape)
+            with torch.no_grad():
+                lin.weight.copy_(w.T.float())
+                lin.bias.copy_(b.flatten().float())
+            layers += [lin, torch.nn.ReLU()]
+        torch.testing.assert_close(out[m], torch.nn.Sequential(*layers[:-1])(x[m]), atol=1e-5, rtol=1e-5)
+
+
+def test_results_do_not_depend_on_batch_companions():
+    """A run gives the same numbers alone as inside a larger batch (pairing and caching rely on it)."""
+    ds = tiny_dataset()
+    run = tiny_run(seed=1, noise="randX", noise_fraction=0.5)
+    alone = train_group([run], ds, dtype=torch.float64)[0]
+    others = [tiny_run(seed=s, noise="randY", noise_fraction=1.0) for s in (5, 6)]
+    together = train_group(others + [run], ds, dtype=torch.float64)[-1]
+    for k in alone.history:
+        np.testing.assert_allclose(alone.history[k], together.history[k], atol=1e-12, equal_nan=True)
+
+
+def test_same_config_gives_identical_numbers():
+    """Two trainings of the same runs agree bit for bit (float32, CPU)."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=s) for s in (0, 1)]
+    a, b = train_group(runs, ds), train_group(runs, ds)
+    for x, y in zip(a, b):
+        for k in x.history:
+            np.testing.assert_array_equal(x.history[k], y.history[k])
+
+
+def test_seeds_pair_subset_init_and_order_across_conditions():
+    """Seed s sees the same training subset in every condition; randX/randY pick the same noise examples."""
+    ds = tiny_dataset()
+    real, rx, ry = (prepare(tiny_run(seed=2, noise=k, noise_fraction=f), ds)
+                    for k, f in (("none", 0.0), ("randX", 0.5), ("randY", 0.5)))
+    torch.testing.assert_close(rx[2], ry[2])
+    torch.testing.assert_close(real[0][~rx[2]], rx[0][~rx[2]])
+    torch.testing.assert_close(real[1], rx[1])
+    assert not torch.equal(prepare(tiny_run(seed=3), ds)[0], real[0])
+
+
+def test_unfitted_runs_are_right_censored_not_dropped():
+    """A run that never reaches 100% within the budget comes back with fitted=False and the budget."""
+    ds = tiny_dataset()
+    run = tiny_run(noise="randY", noise_fraction=1.0, max_epochs=2, lr=1e-4)
+    res = train_group([run], ds)[0]
+    assert (res.fitted, res.epochs_to_fit, res.epochs_run) == (False, 2, 2)
+
+
+def test_fitted_runs_stop_at_their_first_perfect_epoch():
+    """epochs_to_fit is the first epoch with train accuracy 1.0, and the history ends there."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=s, n_train=30, width=64, lr=0.5, max_epochs=200) for s in range(3)]
+    for res in train_group(runs, ds):
+        assert res.fitted
+        acc = res.history["train_acc"]
+        assert acc[-1] == 1.0 and (acc[:-1] < 1.0).all() and len(acc) == res.epochs_to_fit
+
+
+def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
+    """A group killed during epoch 4 resumes from its epoch-3 checkpoint and ends as an uninterrupted run."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=s, stop_when_fitted=False, max_epochs=6) for s in (0, 1)]
+    straight = train_group(runs, ds)
+    ckpt = tmp_path / "group.ckpt.npz"
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_epoch_3(epoch, *_):
+        if epoch == 4:  # reported before epoch 4 is checkpointed: the file holds epoch 3
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=kill_after_epoch_3)
+    assert ckpt.exists()
+    seen = []
+    resumed = train_group(runs, ds, checkpoint=ckpt, progress=lambda epoch, *_: seen.append(epoch))
+    assert seen[0] == 4, "training restarted instead of resuming"
+    assert not ckpt.exists(), "a finished group must remove its checkpoint"
+    for a, b in zip(straight, resumed):
+        for k in a.history:
+            np.testing.assert_array_equal(a.history[k], b.history[k])
+
+
+def test_mixed_shapes_are_rejected():
+    """Runs of different widths cannot share a batch."""
+    with pytest.raises(ValueError, match="share everything"):
+        train_group([tiny_run(width=8), tiny_run(width=16)], tiny_dataset())
+
+
+@pytest.mark.parametrize("bad", [dict(noise="rand"), dict(noise="none", noise_fraction=0.5),
+                                 dict(noise_fraction=1.5, noise="randY"), dict(width=0), dict(lr=0.0)])
+def test_impossible_configs_are_refused(bad):
+    """An impossible option fails loudly at construction."""
+    with pytest.raises(ValueError):
+        tiny_run(**bad)
