@@ -1,7 +1,6 @@
 """The batched trainer against an independent reference: plain torch.nn, one model at a time."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
