@@ -16,13 +16,21 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from harness import data, report
 from harness.store import Store
 from harness.tiers import TIERS
 
 ROOT = Path(__file__).parent
+SEED_STRIDE = 10_000  # --base-seed K selects seeds K*SEED_STRIDE + 0..N-1: disjoint sets per K
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
+# the same examples every run, so CI cannot fail by chance; "dev" explores new ones each run.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_addoption(parser):
@@ -34,8 +42,9 @@ def pytest_addoption(parser):
                 help=f"folder with dataset files (env CLAIMS_DATA_ROOT); also searched: {data.DEFAULT_DATA_ROOT} "
                      f"and, for Fashion-MNIST, {data.DEBIAN_FASHION_MNIST}")
     g.addoption("--device", default="auto", help="torch device to train on: auto (CUDA if present), cpu, cuda, cuda:1")
-    g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 5)")
-    g.addoption("--base-seed", type=int, default=0, help="shift every seed by K, to check that verdicts are robust")
+    g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 8 smoke / 5 full)")
+    g.addoption("--base-seed", type=int, default=0,
+                help="use the K-th disjoint set of seeds (K*10000 + 0..N-1), to check that verdicts are robust")
     g.addoption("--report-dir", default=str(ROOT / "reports"), help="where claims.json/.md and figures go")
     g.addoption("--store", default=os.environ.get("CLAIMS_STORE", str(ROOT / ".claims-store")),
                 help="result store of finished runs (env CLAIMS_STORE)")
@@ -51,8 +60,11 @@ def pytest_configure(config):
     name = config.getoption("--dataset")
     if name is not None and name not in data.SPECS:
         raise pytest.UsageError(f"--dataset {name!r} is unknown; choose one of {', '.join(data.SPECS)}")
-    if (config.getoption("--seeds") or 2) < 2:
-        raise pytest.UsageError("--seeds must be at least 2 (paired tests need several seeds; the paper used 5)")
+    if not 2 <= (config.getoption("--seeds") or 2) < SEED_STRIDE:
+        raise pytest.UsageError(f"--seeds must be in 2..{SEED_STRIDE - 1} (paired tests need several seeds; "
+                                "the paper used 5)")
+    if not 0 <= config.getoption("--base-seed") < 100_000:
+        raise pytest.UsageError("--base-seed must be in 0..99999")
     resolve_device(config.getoption("--device"))
     workers = getattr(config, "workerinput", {}).get("workercount")
     if workers:  # xdist workers share the cores instead of each taking all of them
@@ -88,7 +100,8 @@ def pytest_report_header(config):
     expr = config.getoption("markexpr") or "not full (default)"
     return [f"claims: -m {expr!r}; dataset {config.getoption('--dataset') or 'paper default per claim'}; "
             f"device {resolve_device(config.getoption('--device'))}; "
-            f"seeds {config.getoption('--seeds') or 'tier default'} from base {config.getoption('--base-seed')}",
+            f"{config.getoption('--seeds') or 'tier default (8 smoke, 5 full)'} seeds per condition, base seed "
+            f"{config.getoption('--base-seed')}",
             f"claims: store {'off (--no-cache)' if config.getoption('--no-cache') else config.getoption('--store')}; "
             f"reports {config.getoption('--report-dir')}"]
 
@@ -96,11 +109,11 @@ def pytest_report_header(config):
 class Claims:
     """What a claim test needs: its dataset, seeds and tier, the result store, progress output."""
 
-    def __init__(self, config, store_root: Path):
-        self.config = config
-        self.device = resolve_device(config.getoption("--device"))
+    def __init__(self, session, store_root: Path):
+        self.session, self.config = session, session.config
+        self.device = resolve_device(self.config.getoption("--device"))
         self.store = Store(store_root)
-        self.report_dir = Path(config.getoption("--report-dir"))
+        self.report_dir = Path(self.config.getoption("--report-dir"))
         self._data_errors: dict[str, str] = {}
         self._memo: dict = {}
 
@@ -113,6 +126,7 @@ class Claims:
                 return data.load(name, self.config.getoption("--data-root"))
             except data.DataError as e:
                 self._data_errors[name] = str(e)
+        self.session.shouldstop = f"dataset {name} unavailable (see the first failure)"
         pytest.fail(self._data_errors[name], pytrace=False)
 
     def tier(self, name: str):
@@ -120,7 +134,7 @@ class Claims:
 
     def seeds(self, tier: str) -> list[int]:
         n = self.config.getoption("--seeds") or TIERS[tier].seeds
-        base = self.config.getoption("--base-seed")
+        base = self.config.getoption("--base-seed") * SEED_STRIDE
         return list(range(base, base + n))
 
     def memo(self, key, compute):
@@ -168,8 +182,8 @@ def claims(request, tmp_path_factory) -> Claims:
         shared = tmp_path_factory.getbasetemp()
         if hasattr(config, "workerinput"):
             shared = shared.parent  # the folder all xdist workers of this run share
-        return Claims(config, shared / "claims-store")
-    return Claims(config, Path(config.getoption("--store")))
+        return Claims(request.session, shared / "claims-store")
+    return Claims(request.session, Path(config.getoption("--store")))
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ C2b (abstract): "... but shorter with random inputs" (Gaussian noise with the da
 
 Design: one sweep per tier (settings in harness/tiers.py) with the conditions real, randY (every
 label uniform random), randX (every input Gaussian noise, labels kept) and a second, independent
-replicate of real (seeds shifted by 10^6) that serves the negative controls. Seed s has the same
+replicate of real (seeds shifted by 10^9) that serves the negative controls. Seed s has the same
 training subset, initialisation and data order in every condition, so seeds are paired blocks.
 Statistic: epochs to 100% training accuracy, right-censored at the epoch budget.
 
-Decision rules, fixed before running (alpha = 0.05; 5 seeds per condition in both tiers, so the
-smallest attainable p is 1/32 = 0.031 and every seed must agree):
+Decision rules, fixed before running (alpha = 0.05; 8 seeds per condition in the smoke tier, 5 in
+the full tier as in the paper, so the smallest attainable p is 1/256 and 1/32 = 0.031: with 5
+seeds every seed must agree, with 8 one may not):
 - C0: exact one-sided binomial test that a seed fits random labels within the budget with
   probability above 1/2; minimum effect: at least 80% of the seeds fit. Negative control: the same
   test on the same runs after one epoch must not pass.
@@ -39,7 +40,7 @@ PAPER_DATASET = "mnist"
 ALPHA = 0.05
 MIN_RATIO = 1.2  # slower condition needs >= 20% more epochs (geometric mean over seeds)
 MIN_SHARE = 0.8  # C0: share of seeds that reach 100% on random labels
-REPLICATE = 1_000_000  # seed offset of the independent real-data replicate (negative controls)
+REPLICATE = 10**9  # seed offset of the independent real-data replicate (negative controls)
 CONDITIONS = {  # name: (noise, fraction, seed offset)
     "real": ("none", 0.0, 0),
     "randY": ("randY", 1.0, 0),

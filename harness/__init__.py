@@ -6,9 +6,18 @@ Modules: `data` (datasets as whole tensors, subsets, noise), `models` (batched M
 (speed against the idiomatic loop: `python -m harness.bench`).
 """
 import hashlib
+from pathlib import Path
 
 # Part of every result-store key: bump it whenever a change alters what a stored run contains.
 HARNESS_VERSION = "1"
+
+
+def code_fingerprint() -> str:
+    """Hash of the modules that decide what a training run computes, also part of every store key,
+    so an edit to them can never be answered from stale stored runs (a forgotten version bump)."""
+    here = Path(__file__).parent
+    blob = b"".join((here / f).read_bytes() for f in ("__init__.py", "data.py", "models.py", "train.py"))
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def derive_seed(*parts) -> int:

@@ -3,6 +3,7 @@
     store = Store(Path(".claims-store"))
     results = store.get_or_train(runs, ds, device="cpu")   # trains only what is missing
 
+Keys also hash the code of the modules that decide what a run computes (`code_fingerprint`).
 One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
 npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
 rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
@@ -23,13 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from . import HARNESS_VERSION
+from . import HARNESS_VERSION, code_fingerprint
 from .data import Dataset
 from .train import METRICS, Progress, RunConfig, RunResult, train_group
 
 
+_CODE = code_fingerprint()
+
+
 def run_key(run: RunConfig, ds: Dataset) -> str:
-    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION}
+    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _CODE}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -65,7 +69,7 @@ class Store:
         np.savez(buf, **result.history)
         blob = buf.getvalue()
         meta = {"config": result.config.key(), "dataset": ds.name, "dataset_fingerprint": ds.fingerprint,
-                "harness": HARNESS_VERSION, "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
+                "harness": HARNESS_VERSION, "code": _CODE, "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
                 "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
                 "wall_s": result.wall_s, "info": result.info, "npz_sha256": hashlib.sha256(blob).hexdigest()}
         _atomic_write(self.root / f"{key}.npz", blob)

@@ -176,7 +176,8 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
     wall = prior_s + time.perf_counter() - t0
     norms = model.weight_norms().cpu().numpy()
-    info = {"device": str(device), "torch": torch.__version__, "group_size": M, "epochs_run": epoch}
+    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "group_size": M, "epochs_run": epoch}
     results = []
     for m, r in enumerate(runs):
         end = fit_epoch[m] if (r.stop_when_fitted and fit_epoch[m]) else epoch

@@ -1,0 +1,123 @@
+"""Speed of the batched trainer against the idiomatic one-model-at-a-time loop, on the same work.
+
+    python -m harness.bench                        # smoke-size MLP, 5 seeds, CPU (+ GPU if present)
+    python -m harness.bench --width 4096 --n 50000 --seeds 20 --device cuda --epochs 2
+
+Work per model-epoch, identical in both: one SGD pass over n examples in batches, then a full
+evaluation of training and validation accuracy. The idiomatic loop is what a user would write:
+`nn.Sequential`, a shuffling `DataLoader` over a `TensorDataset`, `torch.optim.SGD`, one seed
+after the other. Inputs are random (speed does not depend on pixel values), so no dataset is
+needed. One warm-up epoch of each is run first and not timed; CUDA timings synchronise.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from .data import Dataset
+from .tiers import TIERS
+from .train import RunConfig, train_group
+
+
+def synthetic(n: int, n_val: int, d: int = 784, classes: int = 10) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n + n_val, 1, d, 1), generator=g, dtype=torch.uint8)
+    y = torch.arange(n + n_val) % classes
+    return Dataset("synthetic", x[:n], y[:n], x[n:], y[n:], classes, "memory", "synthetic")
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def idiomatic(run: RunConfig, ds: Dataset, device, epochs: int) -> float:
+    """Seconds for `epochs` epochs of one model trained the usual way (after one warm-up epoch)."""
+    x, y = ds.train_x.flatten(1).float() / 255, ds.train_y
+    xv, yv = ds.val_x.flatten(1).float() / 255, ds.val_y
+    layers = [torch.nn.Linear(x.shape[1], run.width), torch.nn.ReLU()]
+    for _ in range(run.depth - 1):
+        layers += [torch.nn.Linear(run.width, run.width), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(run.width, ds.num_classes)).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=run.lr)
+    train = DataLoader(TensorDataset(x, y), batch_size=run.batch_size, shuffle=True)
+    evals = [DataLoader(TensorDataset(a, b), batch_size=1024) for a, b in ((x, y), (xv, yv))]
+
+    def epoch():
+        net.train()
+        for xb, yb in train:
+            xb, yb = xb.to(device), yb.to(device)
+            opt.zero_grad()
+            F.cross_entropy(net(xb), yb).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            for loader in evals:
+                sum(int((net(xb.to(device)).argmax(1) == yb.to(device)).sum()) for xb, yb in loader)
+
+    epoch()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        epoch()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def batched(runs: list[RunConfig], ds: Dataset, device, epochs: int) -> float:
+    """Seconds for `epochs` epochs of all `runs` in one batched model (after one warm-up epoch)."""
+    import dataclasses
+
+    train_group([dataclasses.replace(r, max_epochs=1) for r in runs], ds, device)
+    _sync(device)
+    t = time.perf_counter()
+    train_group([dataclasses.replace(r, max_epochs=epochs) for r in runs], ds, device)
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def flop_per_model_epoch(run: RunConfig, d: int, classes: int) -> float:
+    """Matmul FLOPs of one model-epoch: forward + weight and input gradients (none for the input
+    layer) over the training set, then forward passes over the training and validation sets."""
+    sizes = [d] + [run.width] * run.depth + [classes]
+    macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    train = run.n_train * (2 * sum(macs) + sum(macs[1:]))
+    evaluate = (run.n_train + run.n_val) * sum(macs)
+    return 2.0 * (train + evaluate)
+
+
+def main(argv=None):
+    smoke = TIERS["smoke"].time_to_fit
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--width", type=int, default=smoke.width)
+    p.add_argument("--n", type=int, default=smoke.n_train, help="training examples per model")
+    p.add_argument("--n-val", type=int, default=smoke.n_val)
+    p.add_argument("--batch-size", type=int, default=smoke.batch_size)
+    p.add_argument("--seeds", type=int, default=5, help="models trained (one per seed)")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per model")
+    p.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda if present)")
+    a = p.parse_args(argv)
+    devices = a.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    ds = synthetic(a.n, a.n_val)
+    runs = [RunConfig(dataset="synthetic", n_train=a.n, n_val=a.n_val, width=a.width, lr=smoke.lr,
+                      batch_size=a.batch_size, max_epochs=a.epochs, seed=s, stop_when_fitted=False)
+            for s in range(a.seeds)]
+    print(f"MLP 2x{a.width}, {a.n} examples, batch {a.batch_size}, {a.seeds} models, {a.epochs} timed epochs "
+          f"(+1 warm-up), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    for device in devices:
+        name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "CPU"
+        t_loop = sum(idiomatic(r, ds, device, a.epochs) for r in runs)
+        t_batch = batched(runs, ds, device, a.epochs)
+        model_epochs = a.seeds * a.epochs
+        tflop = flop_per_model_epoch(runs[0], ds.input_dim, ds.num_classes) * model_epochs / 1e12
+        print(f"{device} ({name}): idiomatic loop {model_epochs / t_loop:8.2f} model-epochs/s "
+              f"({tflop / t_loop:.3f} TFLOP/s) | batched {model_epochs / t_batch:8.2f} model-epochs/s "
+              f"({tflop / t_batch:.3f} TFLOP/s) | ratio {t_loop / t_batch:5.1f}x")
+
+
+if __name__ == "__main__":
+    main()
