@@ -132,8 +132,9 @@ class Claims:
     def tier(self, name: str):
         return TIERS[name]
 
-    def seeds(self, tier: str) -> list[int]:
-        n = self.config.getoption("--seeds") or TIERS[tier].seeds
+    def seeds(self, tier: str, default: int | None = None) -> list[int]:
+        """--seeds (or `default`, or the tier's number) seeds of the --base-seed set."""
+        n = self.config.getoption("--seeds") or default or TIERS[tier].seeds
         base = self.config.getoption("--base-seed") * SEED_STRIDE
         return list(range(base, base + n))
 

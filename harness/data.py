@@ -230,7 +230,7 @@ def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) 
     return torch.sort(torch.cat(picked)).values
 
 
-NOISE_KINDS = ("none", "randX", "randY")
+NOISE_KINDS = ("none", "randX", "randY", "sham")
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,9 @@ def make_noise(x: torch.Tensor, y: torch.Tensor, kind: str, fraction: float, num
     randY: the chosen labels become uniform random classes (about 1/K of them keep their old
     label by chance; `label_flip_rate` reports the share that changed). randX: the chosen inputs
     become i.i.d. Gaussian noise with the mean and standard deviation of `stats` (default: of `x`
-    itself); their labels are kept and so carry no information. Exactly round(fraction * n)
-    examples are chosen, uniformly at random."""
+    itself); their labels are kept and so carry no information. sham: the same examples are
+    chosen but left unchanged (a negative control for claims about noise examples). Exactly
+    round(fraction * n) examples are chosen, uniformly at random."""
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; choose one of {NOISE_KINDS}")
     if not 0.0 <= fraction <= 1.0:

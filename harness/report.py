@@ -46,17 +46,18 @@ def _fmt(x, digits=3):
 def verdict_word(row) -> str:
     if row["role"] == "negative control":
         return "control ok" if not row["passed"] else "CONTROL PASSED"
-    return {"passed": "holds", "failed": "FAILS", "xfailed": "does not reproduce (xfail)",
-            "xpassed": "XPASS"}.get(row["outcome"], row["outcome"])
+    if row["outcome"] == "xfailed":
+        return "does not reproduce (xfail)" if not row["passed"] else "holds (test xfailed on another part)"
+    return "holds" if row["passed"] else "FAILS"
 
 
 def table(rows: list[dict]) -> str:
     """The terminal table: one line per verdict."""
-    head = ("claim", "tier", "dataset", "role", "effect", "95% interval", "p", "alpha", "n", "verdict")
+    head = ("claim", "test", "tier", "dataset", "role", "effect", "95% interval", "p", "alpha", "n", "verdict")
     lines = [head]
-    for r in sorted(rows, key=lambda r: (r["tier"], r["claim"], r["role"] != "claim")):
+    for r in sorted(rows, key=lambda r: (r["tier"], r["claim"], r["test"], r["role"] != "claim")):
         lo, hi = r["interval"]
-        lines.append((r["claim"], r["tier"], r["dataset"], r["role"], f"{_fmt(r['effect'])} ({r['effect_name']})",
+        lines.append((r["claim"], r["test"].removeprefix("test_").split("[")[0], r["tier"], r["dataset"], r["role"], f"{_fmt(r['effect'])} ({r['effect_name']})",
                       f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["p_value"]), _fmt(r["alpha"]), str(r["n_seeds"]),
                       verdict_word(r)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
@@ -104,6 +105,13 @@ def plot_curves(curves: dict[str, np.ndarray], path: Path, title: str, ylabel: s
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` as a PNG atomically (parallel workers may draw the same figure) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.png")

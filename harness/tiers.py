@@ -20,10 +20,26 @@ from .train import RunConfig
 
 
 @dataclass(frozen=True)
+class Scaling:
+    """C2c (Fig. 2): time to fit over dataset sizes (at time_to_fit.width) and widths (at n_train).
+
+    The smoke grid keeps the paper's regime of first-layer weights per training example (784 x
+    width / n: about 8-64 in the paper's width panel, 100-400 in its size panel); a first smoke
+    grid of widths 64-256 at n = 1,000 (50-200 weights per example, so capacity never bound)
+    and 3 noise levels showed no significant effect (README, closing note of the issue)."""
+    sizes: tuple[int, ...]  # training examples
+    widths: tuple[int, ...]  # hidden units per layer
+    levels: tuple[float, ...]  # share of inputs replaced by Gaussian noise (randX), ordered
+    replicates: int  # negative control: extra real-data conditions with independent seeds
+    seeds: int  # Page's L over >= 3 levels needs fewer seeds than a sign test
+
+
+@dataclass(frozen=True)
 class Tier:
     name: str
     seeds: int  # seeds per condition; seed s is a paired block across conditions
-    time_to_fit: RunConfig  # C0, C2a, C2b: noise and seed are filled in per run
+    time_to_fit: RunConfig  # C0, C2a, C2b, C5: noise and seed are filled in per run
+    scaling: Scaling  # C2c, on top of time_to_fit
 
 
 TIERS = {
@@ -31,10 +47,14 @@ TIERS = {
         "smoke", seeds=8,
         time_to_fit=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
                               val_every=5),
+        scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+                        replicates=2, seeds=5),
     ),
     "full": Tier(
         "full", seeds=5,
         time_to_fit=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                               max_epochs=1000, val_every=1),
+        scaling=Scaling(sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
+                        levels=(0.0, 0.2, 0.4, 0.6, 0.8), replicates=2, seeds=5),
     ),
 }

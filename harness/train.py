@@ -45,7 +45,7 @@ class RunConfig:
     lr: float = 0.01  # plain SGD, constant: no momentum, weight decay or schedule (paper)
     batch_size: int = 32  # not stated in the paper; Keras' default (the authors used Keras)
     max_epochs: int = 1000  # budget; a run not fitted by then is right-censored
-    noise: str = "none"  # none | randX (Gaussian inputs) | randY (random labels)
+    noise: str = "none"  # none | randX (Gaussian inputs) | randY (random labels) | sham (chosen, unchanged)
     noise_fraction: float = 0.0  # share of the training examples replaced by noise
     seed: int = 0  # already shifted by --base-seed
     val_every: int = 1  # epochs between validation passes (NaN in between)

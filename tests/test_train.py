@@ -106,11 +106,14 @@ def test_same_config_gives_identical_numbers():
 
 
 def test_seeds_pair_subset_init_and_order_across_conditions():
-    """Seed s sees the same training subset in every condition; randX/randY pick the same noise examples."""
+    """Seed s sees the same training subset in every condition; randX/randY/sham pick the same noise examples."""
     ds = tiny_dataset()
-    real, rx, ry = (prepare(tiny_run(seed=2, noise=k, noise_fraction=f), ds)
-                    for k, f in (("none", 0.0), ("randX", 0.5), ("randY", 0.5)))
+    real, rx, ry, sham = (prepare(tiny_run(seed=2, noise=k, noise_fraction=f), ds)
+                          for k, f in (("none", 0.0), ("randX", 0.5), ("randY", 0.5), ("sham", 0.5)))
     torch.testing.assert_close(rx[2], ry[2])
+    torch.testing.assert_close(sham[2], ry[2])
+    torch.testing.assert_close(sham[0], real[0])
+    torch.testing.assert_close(sham[1], real[1])
     torch.testing.assert_close(real[0][~rx[2]], rx[0][~rx[2]])
     torch.testing.assert_close(real[1], rx[1])
     assert not torch.equal(prepare(tiny_run(seed=3), ds)[0], real[0])

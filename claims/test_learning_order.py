@@ -1,0 +1,118 @@
+"""Claim C5 (the paper's thesis): real examples are fitted before noise examples.
+
+"DNNs ... first learn and then refine simple patterns, which are shared across examples, and only
+incorporate more case-by-case memorization as a later resort" (introduction; measured directly in
+the extended version, Arpit et al. 2017). In a training set where half of the examples are noise,
+the real (clean) examples reach high training accuracy earlier than the noise examples.
+
+Design: the time-to-fit tier settings (harness/tiers.py) with 50% of the training examples replaced
+by noise, randY (random labels) and randX (Gaussian inputs) separately, and a sham condition that
+picks the same 50% but leaves them unchanged (negative control). Seed s has the same subset, init,
+data order and noise examples in every condition. Statistic, per seed: the first epoch at which the
+clean subset reaches THRESHOLD training accuracy, and the same for the noise subset; right-censored
+at the budget.
+
+Decision rule, fixed before running (alpha = 0.05): censoring-aware exact one-sided sign test,
+seeds paired, that the noise subset needs more epochs than the clean subset; minimum effect:
+geometric-mean ratio noise/clean >= 1.2. One verdict for randY, one for randX. Negative control: the
+same test on the sham condition, whose "noise" half is real data, must not pass. Also reported,
+not tested: the epoch of best validation accuracy against the epoch the noise subset is fitted.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import derive_seed, report, stats
+from harness.train import RunResult
+
+PAPER_DATASET = "mnist"
+ALPHA = 0.05
+MIN_RATIO = 1.2  # the noise subset needs >= 20% more epochs than the clean subset (geometric mean)
+THRESHOLD = 0.9  # training accuracy a subset must reach to count as fitted
+FRACTION = 0.5  # share of the training examples that are noise
+CONDITIONS = ("randY", "randX", "sham")
+TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+RANDX_SMOKE = pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+    "at smoke scale (Fashion-MNIST, base seed 0) Gaussian-noise inputs are memorized before the real "
+    "examples are learned: the noise half reaches 90% training accuracy after 6-10 epochs, the clean half "
+    "after 11-19 (ratio noise/clean 0.57, 0/8 seeds clean first, p 1). Random inputs are nearly orthogonal "
+    "in 784 dimensions and so easy to fit, as C2b shows; the paper's extended version measures the order "
+    "with label noise, which does reproduce (test above)"))])
+
+
+@dataclass
+class Order:
+    tier: str
+    dataset: str
+    budget: int
+    results: dict[str, list[RunResult]]  # condition -> one result per seed
+    compute_s: float
+
+    def reach(self, condition: str, subset: str) -> tuple[np.ndarray, np.ndarray]:
+        """(first epoch with `subset` accuracy >= THRESHOLD, censored) per seed."""
+        epochs, censored = [], []
+        for r in self.results[condition]:
+            hit = np.flatnonzero(r.history[f"train_acc_{subset}"] >= THRESHOLD)
+            epochs.append(hit[0] + 1 if len(hit) else self.budget)
+            censored.append(len(hit) == 0)
+        return np.array(epochs), np.array(censored)
+
+    def clean_first(self, condition: str) -> stats.Verdict:
+        (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
+        rng = np.random.default_rng(derive_seed("bootstrap", "C5", condition, self.tier, self.dataset))
+        return stats.censored_sign_test(noise, clean, nc, cc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
+
+    def describe(self, condition: str) -> str:
+        (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
+        best_val = [int(np.nanargmax(r.history["val_acc"])) + 1 for r in self.results[condition]]
+        fmt = lambda e, c: ", ".join(f"{v}{'+' if x else ''}" for v, x in zip(e, c))  # noqa: E731
+        return (f"epochs to {THRESHOLD:.0%} on clean examples: {fmt(clean, cc)}; on noise examples: "
+                f"{fmt(noise, nc)}; epoch of best validation accuracy: {', '.join(map(str, best_val))}")
+
+
+def learning_order(claims, tier: str) -> Order:
+    def compute():
+        name = claims.dataset_name(PAPER_DATASET)
+        ds = claims.dataset(name)
+        base = dataclasses.replace(claims.tier(tier).time_to_fit, dataset=name)
+        runs = {c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in claims.seeds(tier)]
+                for c in CONDITIONS}
+        flat = [r for rs in runs.values() for r in rs]
+        done = iter(claims.train(flat, ds, f"learning order, {tier}, {name}, {len(flat)} models"))
+        results = {c: [next(done) for _ in rs] for c, rs in runs.items()}
+        longest = max(r.epochs_run for v in results.values() for r in v)
+        curves = {f"{c}: {subset} examples": report.padded([r.history[f"train_acc_{subset}"] for r in results[c]],
+                                                           longest)
+                  for c in ("randY", "randX") for subset in ("clean", "noise")}
+        report.plot_curves(curves, claims.figure(tier, name, "learning_order.png"),
+                           f"Learning order, {name}, {FRACTION:.0%} noise, {base.n_train} examples, "
+                           f"2x{base.width} MLP, lr {base.lr}")
+        return Order(tier, name, base.max_epochs, results, sum(r.wall_s for v in results.values() for r in v))
+    return claims.memo(("learning_order", tier), compute)
+
+
+def check_clean_first(condition, tier, claims, record_verdict):
+    o = learning_order(claims, tier)
+    v, control = o.clean_first(condition), o.clean_first("sham")
+    note = o.describe(condition)
+    record_verdict("C5", v, tier=tier, dataset=o.dataset, note=f"{condition}: {note}", compute_s=o.compute_s)
+    record_verdict("C5", control, tier=tier, dataset=o.dataset, role="negative control",
+                   note=f"sham (the 'noise' half is real data): {o.describe('sham')}")
+    assert not control.passed, f"negative control passed: {control}"
+    assert v.passed, f"C5 ({condition}) not supported: p={v.p_value:.3g}, ratio {v.effect:.2f}; {note}"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_real_examples_are_fitted_before_random_labels(tier, claims, record_verdict):
+    """C5, randY: with half the labels random, the clean half reaches 90% training accuracy first."""
+    check_clean_first("randY", tier, claims, record_verdict)
+
+
+@pytest.mark.parametrize("tier", [RANDX_SMOKE, TIERS[1]])
+def test_real_examples_are_fitted_before_random_inputs(tier, claims, record_verdict):
+    """C5, randX: with half the inputs Gaussian noise, the clean half reaches 90% training accuracy first."""
+    check_clean_first("randX", tier, claims, record_verdict)

@@ -1,0 +1,157 @@
+"""Claim C2c (paper Fig. 2): less capacity or more data slows training, more steeply with noise.
+
+"Reducing the capacity or increasing the size of the dataset slows down training for real data as
+well as noise. However, the effect is more severe for datasets containing noise." Fig. 2 plots
+epochs to 100% training accuracy against hidden units (left, fixed n) and against dataset size
+(right, fixed width), one curve per noise level: the fraction of inputs replaced by Gaussian noise.
+
+Design (settings in harness/tiers.py, `Scaling`): for each noise level (randX fraction) and seed, a
+sweep over dataset sizes at the tier's width and over widths at the tier's size; seed s has the
+same initialisation, subset and data order at every level. Two replicates of real data with
+independent seeds (offsets 10^9 and 2*10^9) serve the negative control. Statistic, per seed and level: the
+least-squares slope of log(epochs to fit) against log(size), or against log(width). Runs not
+fitted within the budget enter at the budget (a lower bound, counted in the report).
+
+Decision rules, fixed before running (alpha = 0.05), per panel:
+- "slows down for real data as well as noise": at every level, the slope has the expected sign
+  (positive for size, negative for width) in more seeds than chance (exact binomial test against
+  1/2 per level, minimum share 0.8), combined over levels as an intersection-union test.
+- "more severe with noise": the slope (size) or minus the slope (width) increases with the noise
+  level: Page's L, seeds as blocks; minimum effect: mean Spearman rho >= 0.5.
+Negative control: Page's L on real data and its two replicates, as if they were levels, must not
+pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import derive_seed, report, stats
+from harness.train import RunResult
+
+PAPER_DATASET = "mnist"
+ALPHA = 0.05
+MIN_SHARE = 0.8  # share of seeds whose slope has the expected sign, at every level
+MIN_RHO = 0.5  # mean Spearman rho of slope against noise level
+REPLICATE = 10**9  # seed offset of each independent real-data replicate (negative control)
+TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+
+
+@dataclass
+class Panel:
+    axis: str  # "size" or "width"
+    points: tuple[int, ...]
+    levels: tuple[float, ...]
+    epochs: np.ndarray  # (conditions, seeds, points) epochs to fit; conditions = levels + replicates
+    censored: np.ndarray  # same shape, bool
+
+    def slopes(self) -> np.ndarray:
+        """(conditions, seeds) least-squares slope of log(epochs) on log(points)."""
+        x = np.log(np.asarray(self.points, float))
+        x = x - x.mean()
+        y = np.log(self.epochs)
+        return (y - y.mean(-1, keepdims=True)) @ x / (x @ x)
+
+
+@dataclass
+class Scaling:
+    tier: str
+    dataset: str
+    panels: dict[str, Panel]
+    figure: object
+    compute_s: float
+
+
+def scaling(claims, tier: str) -> Scaling:
+    def compute():
+        name = claims.dataset_name(PAPER_DATASET)
+        ds = claims.dataset(name)
+        t = claims.tier(tier)
+        base, sc = dataclasses.replace(t.time_to_fit, dataset=name), t.scaling
+        seeds = claims.seeds(tier, default=sc.seeds)
+        conditions = [("randX" if f else "none", f, 0) for f in sc.levels]
+        conditions += [("none", 0.0, REPLICATE * (i + 1)) for i in range(sc.replicates)]
+        grids = {"size": [dataclasses.replace(base, n_train=n) for n in sc.sizes],
+                 "width": [dataclasses.replace(base, width=w) for w in sc.widths]}
+        runs = {(axis, i, c, s): dataclasses.replace(cfg, noise=k, noise_fraction=f, seed=s + off)
+                for axis, cfgs in grids.items() for i, cfg in enumerate(cfgs)
+                for c, (k, f, off) in enumerate(conditions) for s in seeds}
+        unique = list(dict.fromkeys(runs.values()))
+        done = dict(zip(unique, claims.train(unique, ds, f"scaling, {tier}, {name}, {len(unique)} models")))
+        panels = {}
+        for axis, points in (("size", sc.sizes), ("width", sc.widths)):
+            shape = (len(conditions), len(seeds), len(points))
+            res: list[RunResult] = [done[runs[(axis, i, c, s)]] for c in range(shape[0]) for s in seeds
+                                    for i in range(shape[2])]
+            panels[axis] = Panel(axis, points, sc.levels,
+                                 np.array([r.epochs_to_fit for r in res], float).reshape(shape),
+                                 np.array([not r.fitted for r in res]).reshape(shape))
+        figure = plot(panels, claims.figure(tier, name, "fig2_time_to_fit.png"), name, base)
+        return Scaling(tier, name, panels, figure, sum(r.wall_s for r in done.values()))
+    return claims.memo(("scaling", tier), compute)
+
+
+def plot(panels: dict[str, Panel], path, dataset: str, base):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, axis, label in zip(axes, ("width", "size"), ("hidden units per layer", "training examples")):
+        p = panels[axis]
+        for c, level in enumerate(p.levels):
+            e = p.epochs[c]  # (seeds, points)
+            ax.plot(p.points, np.exp(np.log(e).mean(0)), marker="o", label=f"noise {level:.0%}")
+            ax.fill_between(p.points, e.min(0), e.max(0), alpha=0.2)
+        ax.set(xscale="log", yscale="log", xlabel=label, ylabel="epochs to 100% train accuracy")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    axes[0].set_title(f"{dataset}, {base.n_train} examples", fontsize=10)
+    axes[1].set_title(f"{dataset}, 2x{base.width} MLP", fontsize=10)
+    return report.save_figure(fig, path)
+
+
+def check_panel(axis: str, sign: int, tier, claims, record_verdict):
+    s = scaling(claims, tier)
+    p = s.panels[axis]
+    slopes = p.slopes()  # (conditions, seeds)
+    n_levels = len(p.levels)
+    rng = lambda what: np.random.default_rng(derive_seed("bootstrap", "C2c", axis, what, tier, s.dataset))  # noqa: E731
+    slows = stats.all_of([stats.share_test(sign * slopes[c] > 0, alpha=ALPHA, min_share=MIN_SHARE)
+                          for c in range(n_levels)], f"slope sign {'+' if sign > 0 else '-'} at every noise level")
+    steeper = stats.page_trend((sign * slopes[:n_levels]).T, alpha=ALPHA, min_effect=MIN_RHO, rng=rng("trend"))
+    control = stats.page_trend((sign * slopes[[0, *range(n_levels, len(slopes))]]).T, alpha=ALPHA,
+                               min_effect=MIN_RHO, rng=rng("control"))
+    mean_slopes = ", ".join(f"{lv:.0%}: {m:+.2f}" for lv, m in zip(p.levels, slopes[:n_levels].mean(1)))
+    note = (f"mean slope of log epochs on log {axis} per noise level {mean_slopes}; "
+            f"{int(p.censored.sum())} of {p.censored.size} runs censored at the budget")
+    record_verdict("C2c", steeper, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s)
+    record_verdict("C2c", slows, tier=tier, dataset=s.dataset, role="claim (slows at every level)")
+    record_verdict("C2c", control, tier=tier, dataset=s.dataset, role="negative control",
+                   note="real data and its independent replicates, ordered as if they were noise levels")
+    assert not control.passed, f"negative control passed: {control}"
+    assert slows.passed, f"C2c ({axis}): training does not slow at every level: {note}"
+    assert steeper.passed, f"C2c ({axis}): slope does not grow with noise: p={steeper.p_value:.3g}; {note}"
+
+
+SIZE_SMOKE = pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+    "at smoke scale (Fashion-MNIST, base seed 0, n 500-2000 at 2x256) more data slows fitting at every noise "
+    "level in 24 of 25 seed-level pairs (one level 4/5, p 0.19), but the slope of log epochs on log n does not "
+    "grow with noise: mean slopes 0%: +0.19, 20%: +0.24, 40%: +0.18, 60%: +0.33, 80%: +0.21; Page's L mean "
+    "rho -0.06, p 0.62"))])
+
+
+@pytest.mark.parametrize("tier", [SIZE_SMOKE, TIERS[1]])
+def test_more_data_slows_fitting_more_with_noise(tier, claims, record_verdict):
+    """C2c, Fig. 2 right: epochs to fit grow with n, and grow faster the more inputs are noise."""
+    check_panel("size", +1, tier, claims, record_verdict)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_less_capacity_slows_fitting_more_with_noise(tier, claims, record_verdict):
+    """C2c, Fig. 2 left: epochs to fit grow as width shrinks, and faster the more inputs are noise."""
+    check_panel("width", -1, tier, claims, record_verdict)
