@@ -16,7 +16,7 @@ def code_fingerprint() -> str:
     """Hash of the modules that decide what a training run computes, also part of every store key,
     so an edit to them can never be answered from stale stored runs (a forgotten version bump)."""
     here = Path(__file__).parent
-    blob = b"".join((here / f).read_bytes() for f in ("__init__.py", "data.py", "models.py", "train.py"))
+    blob = b"".join((here / f).read_bytes() for f in ("__init__.py", "data.py", "models.py", "train.py", "sharpness.py"))
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -43,8 +43,3 @@ class BatchedMLP(torch.nn.Module):
             if i < last:
                 x = torch.relu(x)
         return x
-
-    def weight_norms(self) -> torch.Tensor:
-        """(M,) Euclidean norm of all weights and biases of each model."""
-        sq = sum(p.detach().pow(2).flatten(1).sum(1) for p in self.parameters())
-        return sq.sqrt()

@@ -58,7 +58,7 @@ class Store:
             if RunConfig(**meta["config"]) != run:
                 raise ValueError("stored config differs from the requested one")
             return RunResult(run, history, meta["fitted"], meta["epochs_to_fit"], meta["label_flip_rate"],
-                             meta["weight_norm"], meta["wall_s"], meta["info"])
+                             meta["weight_norm"], meta["wall_s"], meta["info"], meta.get("measures", {}))
         except (OSError, ValueError, KeyError, TypeError) as e:
             warnings.warn(f"result store: entry {key} is corrupt ({e}); it will be retrained", stacklevel=2)
             return None
@@ -71,7 +71,7 @@ class Store:
         meta = {"config": result.config.key(), "dataset": ds.name, "dataset_fingerprint": ds.fingerprint,
                 "harness": HARNESS_VERSION, "code": _CODE, "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
                 "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
-                "wall_s": result.wall_s, "info": result.info, "npz_sha256": hashlib.sha256(blob).hexdigest()}
+                "wall_s": result.wall_s, "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
         _atomic_write(self.root / f"{key}.npz", blob)
         _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 

@@ -35,11 +35,21 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class Sharpness:
+    """C3 (Fig. 3 left): sharpness where each run first reaches 100% training accuracy."""
+    run: RunConfig  # noise and seed filled in per run
+    levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
+    replicates: int  # negative control: extra real-data conditions with independent seeds
+    seeds: int
+
+
+@dataclass(frozen=True)
 class Tier:
     name: str
     seeds: int  # seeds per condition; seed s is a paired block across conditions
     time_to_fit: RunConfig  # C0, C2a, C2b, C5: noise and seed are filled in per run
     scaling: Scaling  # C2c, on top of time_to_fit
+    sharpness: Sharpness  # C3
 
 
 TIERS = {
@@ -49,6 +59,11 @@ TIERS = {
                               val_every=5),
         scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
                         replicates=2, seeds=5),
+        # Smaller than time_to_fit: both estimators run on every model (the paper's needs hundreds
+        # of gradient passes).
+        sharpness=Sharpness(RunConfig(n_train=500, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=400,
+                                      val_every=10, sharpness="both"),
+                            levels=(0.0, 0.5, 1.0), replicates=2, seeds=5),
     ),
     "full": Tier(
         "full", seeds=5,
@@ -56,5 +71,9 @@ TIERS = {
                               max_epochs=1000, val_every=1),
         scaling=Scaling(sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
                         levels=(0.0, 0.2, 0.4, 0.6, 0.8), replicates=2, seeds=5),
+        # Power iteration only: LeCun's estimator would cost hundreds of full-gradient passes per model.
+        sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
+                                      max_epochs=1000, val_every=10, sharpness="power"),
+                            levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), replicates=2, seeds=5),
     ),
 }

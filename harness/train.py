@@ -50,6 +50,7 @@ class RunConfig:
     seed: int = 0  # already shifted by --base-seed
     val_every: int = 1  # epochs between validation passes (NaN in between)
     stop_when_fitted: bool = True  # end the run at its first epoch with 100% train accuracy
+    sharpness: str = "none"  # top Hessian eigenvalue where the run ends: none | power | both (+ LeCun's)
 
     def __post_init__(self):
         if self.noise not in NOISE_KINDS:
@@ -63,6 +64,8 @@ class RunConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive")
+        if self.sharpness not in ("none", "power", "both"):
+            raise ValueError(f"sharpness={self.sharpness!r}: choose none, power or both")
 
     def key(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,9 +82,10 @@ class RunResult:
     fitted: bool
     epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy; max_epochs if censored
     label_flip_rate: float  # share of training labels that randY actually changed
-    weight_norm: float  # Euclidean norm of all parameters at the end
+    weight_norm: float  # Euclidean norm of all parameters where the run ends (its fit epoch if it stops)
     wall_s: float  # this run's share of its group's training time
     info: dict = dataclasses.field(default_factory=dict)  # device, torch version, group size
+    measures: dict = dataclasses.field(default_factory=dict)  # e.g. sharpness, when the config asks
 
     @property
     def epochs_run(self) -> int:
@@ -139,10 +143,13 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
 
     hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
     fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
+    # Each run's parameters where it ends: frozen at its fit epoch if it stops there, while the
+    # batch trains on for the others.
+    snapshot = [p.detach().clone() for p in model.parameters()]
     start_epoch, prior_s = 0, 0.0
     fingerprint = _fingerprint(runs)
     if checkpoint is not None and checkpoint.is_file():
-        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, hist, fit_epoch)
+        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, snapshot, hist, fit_epoch)
 
     seeds = sorted({r.seed for r in runs})
     row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # model -> its seed's order
@@ -165,17 +172,36 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
                 opt.step()
             _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate=(epoch + 1) % c.val_every == 0)
             epoch += 1
-            fit_epoch[(fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)] = epoch
+            newly = (fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)
+            fit_epoch[newly] = epoch
+            if c.stop_when_fitted and newly.any():
+                with torch.no_grad():
+                    for snap, p in zip(snapshot, model.parameters()):
+                        snap[torch.from_numpy(newly).to(device)] = p[torch.from_numpy(newly).to(device)]
             elapsed = prior_s + time.perf_counter() - t0
             if progress is not None:
                 progress(epoch, c.max_epochs, int((fit_epoch > 0).sum()), M, elapsed)
             if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
-                _save(checkpoint, fingerprint, model, hist, fit_epoch, epoch, elapsed)
+                _save(checkpoint, fingerprint, model, snapshot, hist, fit_epoch, epoch, elapsed)
                 last_save = time.perf_counter()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
+    still = torch.from_numpy(~(fit_epoch > 0) | (not c.stop_when_fitted)).to(device)
+    with torch.no_grad():
+        for snap, p in zip(snapshot, model.parameters()):
+            snap[still] = p[still]
+    norms = sum(s.double().pow(2).flatten(1).sum(1) for s in snapshot).sqrt().cpu().numpy()
+    measures = [{} for _ in runs]
+    sharp = [m for m, r in enumerate(runs) if r.sharpness != "none"]
+    if sharp:
+        from .sharpness import measure
+
+        idx = torch.tensor(sharp, device=device)
+        for m, values in zip(sharp, measure(model, [s[idx] for s in snapshot], X[idx], Y[idx],
+                                            [torch_generator(runs[m].seed, "sharpness") for m in sharp],
+                                            lecun=c.sharpness == "both")):
+            measures[m] = values
     wall = prior_s + time.perf_counter() - t0
-    norms = model.weight_norms().cpu().numpy()
     info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "group_size": M, "epochs_run": epoch}
     results = []
@@ -184,7 +210,7 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
         results.append(RunResult(
             r, {k: v[m, :end].copy() for k, v in hist.items()}, bool(fit_epoch[m]),
             int(fit_epoch[m]) if fit_epoch[m] else r.max_epochs, prepared[m][3],
-            float(norms[m]), wall / M, info))
+            float(norms[m]), wall / M, info, measures[m]))
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return results
@@ -221,8 +247,9 @@ def _fingerprint(runs: list[RunConfig]) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
 
 
-def _save(path: Path, fingerprint, model, hist, fit_epoch, epoch, elapsed):
+def _save(path: Path, fingerprint, model, snapshot, hist, fit_epoch, epoch, elapsed):
     state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(model.parameters())}
+    state.update({f"snapshot{i}": s.cpu().numpy() for i, s in enumerate(snapshot)})
     state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
@@ -231,7 +258,7 @@ def _save(path: Path, fingerprint, model, hist, fit_epoch, epoch, elapsed):
     os.replace(tmp, path)
 
 
-def _resume(path: Path, fingerprint, model, hist, fit_epoch) -> tuple[int, float]:
+def _resume(path: Path, fingerprint, model, snapshot, hist, fit_epoch) -> tuple[int, float]:
     try:
         with np.load(path, allow_pickle=False) as z:
             if str(z["fingerprint"]) != fingerprint:
@@ -240,8 +267,9 @@ def _resume(path: Path, fingerprint, model, hist, fit_epoch) -> tuple[int, float
             if epoch > hist["train_acc"].shape[1]:
                 return 0, 0.0
             with torch.no_grad():
-                for i, p in enumerate(model.parameters()):
+                for i, (p, snap) in enumerate(zip(model.parameters(), snapshot)):
                     p.copy_(torch.from_numpy(z[f"param{i}"]))
+                    snap.copy_(torch.from_numpy(z[f"snapshot{i}"]))
             for k in hist:
                 hist[k][:, :epoch] = z[f"hist_{k}"]
             fit_epoch[:] = z["fit_epoch"]

@@ -1,0 +1,146 @@
+"""Claim C3 (paper Fig. 3 left): sharpness at convergence rises with input noise and label noise.
+
+"As we increase the amount of noise in the training data, we observe an increase in this sharpness
+around the local minima of the learned function", sharpness being the norm of the largest
+eigenvalue of the loss Hessian, estimated with the method of LeCun, Simard & Pearlmutter (1993).
+
+Design (settings in harness/tiers.py, `Sharpness`): every run trains with plain SGD until its first
+epoch at 100% training accuracy (the same convergence criterion at every noise level; a run that
+never gets there is measured at the budget and counted), then the top eigenvalue of its full
+training loss (mean cross-entropy over its whole training set, noise included) is measured by
+power iteration on exact Hessian-vector products (harness/sharpness.py, checked against exact
+Hessians in tests/test_sharpness.py); the smoke tier also runs the paper's estimator on every model
+and reports the agreement. Noise levels for randX and randY separately, level 0 being the shared
+real-data runs; seeds are paired blocks. Two real-data replicates with independent seeds serve the
+negative control. Weight norms are reported beside sharpness, which is not scale-invariant (Dinh
+et al. 2017), and so is the 2/lr stability ceiling of full-batch gradient descent.
+
+Decision rule, fixed before running (alpha = 0.05), per noise type: Page's L test that the top
+eigenvalue increases with the noise level, seeds as blocks; minimum effect: mean Spearman rho
+>= 0.5. Negative control: the same test on real data and its two replicates, ordered as if they
+were noise levels, must not pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import derive_seed, report, stats
+from harness.train import RunResult
+
+PAPER_DATASET = "mnist"
+ALPHA = 0.05
+MIN_RHO = 0.5  # mean Spearman rho of sharpness against noise level
+REPLICATE = 10**9  # seed offset of each independent real-data replicate (negative control)
+TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+
+
+@dataclass
+class Sweep:
+    tier: str
+    dataset: str
+    levels: tuple[float, ...]
+    lr: float
+    results: dict[str, list[list[RunResult]]]  # randX/randY/control -> [level or replicate][seed]
+    compute_s: float
+
+    def table(self, kind: str, key: str = "sharpness") -> np.ndarray:
+        """(seeds, levels) of a measure ("weight_norm" for the norms)."""
+        get = (lambda r: r.weight_norm) if key == "weight_norm" else (lambda r: r.measures[key])
+        return np.array([[get(r) for r in col] for col in self.results[kind]]).T
+
+    def trend(self, kind: str) -> stats.Verdict:
+        rng = np.random.default_rng(derive_seed("bootstrap", "C3", kind, self.tier, self.dataset))
+        return stats.page_trend(self.table(kind), alpha=ALPHA, min_effect=MIN_RHO, rng=rng)
+
+    def describe(self, kind: str) -> str:
+        levels = ["real"] + [f"rep {i + 1}" for i in range(len(self.results[kind]) - 1)] if kind == "control" \
+            else [f"{lv:.0%}" for lv in self.levels]
+        eig, norm = self.table(kind).mean(0), self.table(kind, "weight_norm").mean(0)
+        unfitted = sum(not r.fitted for col in self.results[kind] for r in col)
+        text = "; ".join(f"{lv}: top eigenvalue {e:.3g}, weight norm {w:.3g}" for lv, e, w in zip(levels, eig, norm))
+        return f"means over seeds, {text}; {unfitted} runs not fitted (measured at the budget); 2/lr = {2 / self.lr:g}"
+
+
+def sweep(claims, tier: str) -> Sweep:
+    def compute():
+        name = claims.dataset_name(PAPER_DATASET)
+        ds = claims.dataset(name)
+        sh = claims.tier(tier).sharpness
+        base = dataclasses.replace(sh.run, dataset=name)
+        seeds = claims.seeds(tier, default=sh.seeds)
+        cols = {kind: [[dataclasses.replace(base, noise=kind if f else "none", noise_fraction=f, seed=s)
+                        for s in seeds] for f in sh.levels] for kind in ("randX", "randY")}
+        cols["control"] = [[dataclasses.replace(base, seed=s + REPLICATE * i) for s in seeds]
+                           for i in range(sh.replicates + 1)]
+        unique = list(dict.fromkeys(r for col in cols.values() for runs in col for r in runs))
+        done = dict(zip(unique, claims.train(unique, ds, f"sharpness, {tier}, {name}, {len(unique)} models")))
+        results = {k: [[done[r] for r in runs] for runs in col] for k, col in cols.items()}
+        out = Sweep(tier, name, sh.levels, base.lr, results, sum(r.wall_s for r in done.values()))
+        plot(out, claims.figure(tier, name, "fig3_sharpness.png"), base)
+        return out
+    return claims.memo(("sharpness", tier), compute)
+
+
+def plot(s: Sweep, path, base):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for kind, label in (("randX", "input noise (randX)"), ("randY", "label noise (randY)")):
+        t = s.table(kind)  # (seeds, levels)
+        ax.plot(s.levels, t.mean(0), marker="o", label=f"{label}, n={t.shape[0]}")
+        ax.fill_between(s.levels, t.min(0), t.max(0), alpha=0.2)
+    ax.set(xlabel="fraction of training examples replaced by noise", ylabel="top Hessian eigenvalue at 100% train acc.",
+           yscale="log")
+    ax.set_title(f"Sharpness, {s.dataset}, {base.n_train} examples, 2x{base.width} MLP, lr {base.lr}", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    report.save_figure(fig, path)
+
+
+def agreement(s: Sweep) -> str:
+    runs = list({id(r): r for k in ("randX", "randY", "control") for col in s.results[k] for r in col}.values())
+    rel = [abs(r.measures["sharpness_lecun"] / r.measures["sharpness"] - 1) for r in runs if "sharpness_lecun" in r.measures]
+    if not rel:
+        return "the paper's estimator was not run in this tier"
+    return (f"the paper's estimator vs power iteration: median relative difference {np.median(rel):.1%}, "
+            f"90th percentile {np.percentile(rel, 90):.1%} over {len(rel)} models")
+
+
+def check_trend(kind: str, tier, claims, record_verdict):
+    s = sweep(claims, tier)
+    v, control = s.trend(kind), s.trend("control")
+    note = f"{s.describe(kind)}; {agreement(s)}"
+    record_verdict("C3", v, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s)
+    record_verdict("C3", control, tier=tier, dataset=s.dataset, role="negative control",
+                   note=f"real data and two independent replicates; {s.describe('control')}")
+    assert not control.passed, f"negative control passed: {control}"
+    assert v.passed, f"C3 ({kind}) not supported: p={v.p_value:.3g}, rho {v.effect:.2f}; {note}"
+
+
+def smoke_xfail(measured: str):
+    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+        f"C3 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 500 examples, 2x128, lr 0.1): {measured}"))])
+
+
+@pytest.mark.parametrize("tier", [smoke_xfail(
+    "the mean top eigenvalue is 7.9 on real data, 7.9 at 50% and 13 at 100% Gaussian inputs (weight norms "
+    "21.4, 21.3, 20.6), rising in 4 of 5 seeds but not significantly: Page's L mean rho 0.5, p 0.08"), TIERS[1]])
+def test_sharpness_rises_with_input_noise(tier, claims, record_verdict):
+    """C3, randX: the top Hessian eigenvalue at 100% training accuracy grows with the share of Gaussian inputs."""
+    check_trend("randX", tier, claims, record_verdict)
+
+
+@pytest.mark.parametrize("tier", [smoke_xfail(
+    "the mean top eigenvalue falls from 7.9 (real) to 7.9 (50%) and 6.6 (100% random labels) while the "
+    "weight norm grows from 21.4 to 24.8 and 26.5 (cross-entropy sharpness shrinks as weights grow); "
+    "Page's L mean rho -0.2, p 0.78"), TIERS[1]])
+def test_sharpness_rises_with_label_noise(tier, claims, record_verdict):
+    """C3, randY: the top Hessian eigenvalue at 100% training accuracy grows with the share of random labels."""
+    check_trend("randY", tier, claims, record_verdict)
