@@ -3,6 +3,9 @@
     python -m harness.bench                        # smoke-size MLP, 5 seeds, CPU (+ GPU if present)
     python -m harness.bench --width 4096 --n 50000 --seeds 20 --device cuda --epochs 2
 
+It also prints what one step of the sharpness measurement (a Hessian-vector product over the whole
+training set, batched over the models) costs in full-gradient passes and in training epochs.
+
 Work per model-epoch, identical in both: one SGD pass over n examples in batches, then a full
 evaluation of training and validation accuracy. The idiomatic loop is what a user would write:
 `nn.Sequential`, a shuffling `DataLoader` over a `TensorDataset`, `torch.optim.SGD`, one seed
@@ -90,6 +93,37 @@ def flop_per_model_epoch(run: RunConfig, d: int, classes: int) -> float:
     return 2.0 * (train + evaluate)
 
 
+def sharpness_cost(runs: list[RunConfig], ds: Dataset, device, seconds_per_epoch: float) -> str:
+    """Seconds of one batched full-gradient pass and one Hessian-vector product over the whole
+    training set, against one batched training epoch (what a power-iteration step costs)."""
+    from . import torch_generator
+    from .models import BatchedMLP
+    from .sharpness import gradient, hvp, mlp_losses
+    from .train import prepare
+
+    c = runs[0]
+    model = BatchedMLP(len(runs), [ds.input_dim] + [c.width] * c.depth + [ds.num_classes]).to(device)
+    model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
+    data = [prepare(r, ds) for r in runs]
+    X = torch.stack([d[0] for d in data]).to(device)  # (M, n, d)
+    Y = torch.stack([d[1] for d in data]).to(device)  # (M, n)
+    losses = mlp_losses(model, X, Y)
+    params = [p.detach() for p in model.parameters()]
+    vs = [torch.randn_like(p) for p in params]
+
+    def timed(fn, repeat=3):
+        fn()
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        _sync(device)
+        return (time.perf_counter() - t) / repeat
+    t_grad, t_hvp = timed(lambda: gradient(losses, params)), timed(lambda: hvp(losses, params, vs))
+    return (f"  sharpness: one full-gradient pass {t_grad:.3f}s, one HVP {t_hvp:.3f}s = {t_hvp / t_grad:.1f} gradient "
+            f"passes = {t_hvp / seconds_per_epoch:.2f} training epochs (power iteration takes ~10-70 HVPs)")
+
+
 def main(argv=None):
     smoke = TIERS["smoke"].time_to_fit
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -117,6 +151,7 @@ def main(argv=None):
         print(f"{device} ({name}): idiomatic loop {model_epochs / t_loop:8.2f} model-epochs/s "
               f"({tflop / t_loop:.3f} TFLOP/s) | batched {model_epochs / t_batch:8.2f} model-epochs/s "
               f"({tflop / t_batch:.3f} TFLOP/s) | ratio {t_loop / t_batch:5.1f}x")
+        print(sharpness_cost(runs, ds, device, t_batch / a.epochs))
 
 
 if __name__ == "__main__":
