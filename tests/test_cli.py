@@ -1,0 +1,43 @@
+"""The pytest interface of the claims, run as a user would (collection only: nothing trains)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def pytest_run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_an_unknown_dataset_ends_the_run_with_the_valid_choices():
+    """--dataset with a typo is a usage error naming the datasets, before anything runs."""
+    out = pytest_run("claims", "--collect-only", "-q", "--dataset", "fashion_mnist")
+    assert out.returncode == 4
+    assert "mnist, fashion-mnist, cifar10" in out.stderr
+
+
+def test_full_tier_runs_only_when_asked_for():
+    """Without -m the full tier is deselected; -m full selects exactly the full variants, one per smoke one."""
+    default = pytest_run("claims", "--collect-only", "-q")
+    full = pytest_run("claims", "--collect-only", "-q", "-m", "full")
+    smoke = pytest_run("claims", "--collect-only", "-q", "-m", "smoke")
+    ids = lambda out: [line for line in out.stdout.splitlines() if "::" in line]  # noqa: E731
+    assert ids(default) == ids(smoke) and all("[smoke]" in i for i in ids(smoke))
+    assert [i.replace("[full]", "[smoke]") for i in ids(full)] == ids(smoke)
+    header = pytest_run("claims", "--collect-only", "-m", "full").stdout
+    assert "claims: -m 'full'" in header and "store" in header and "device" in header
+
+
+def test_impossible_options_are_refused():
+    """Too few seeds or an absent GPU are usage errors with a fix, not a crash later."""
+    seeds = pytest_run("claims", "--collect-only", "-q", "--seeds", "1")
+    assert seeds.returncode == 4 and "--seeds must be" in seeds.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        gpu = pytest_run("claims", "--collect-only", "-q", "--device", "cuda")
+        assert gpu.returncode == 4 and "--device cpu" in gpu.stderr
