@@ -1,7 +1,8 @@
 """Claim reports: the terminal table, `claims.json` / `claims.md` per tier and dataset, and figures.
 
-A row is one verdict: a claim's decision or its negative control. Rows of earlier runs for tests
-not run this time are kept, so `pytest -k capacity` does not erase the other claims' rows.
+A row is one verdict: a claim's decision, a further part of it, or its negative control. Rows of
+earlier runs for tests not run this time are kept, so `pytest -k capacity` does not erase the other
+claims' rows; a test that ran replaces all of its old rows.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _key(row):
-    return row["claim"], row["test"], row["role"]
+def _test(row):
+    return row["claim"], row["test"]
 
 
 def write(rows: list[dict], report_dir: Path) -> list[Path]:
@@ -25,8 +26,8 @@ def write(rows: list[dict], report_dir: Path) -> list[Path]:
         path = folder / "claims.json"
         old = json.loads(path.read_text()) if path.exists() else []
         new = [r for r in rows if r["tier"] == tier and r["dataset"] == dataset]
-        fresh = {_key(r) for r in new}
-        merged = sorted([r for r in old if _key(r) not in fresh] + new, key=lambda r: (r["claim"], r["test"], r["role"]))
+        fresh = {_test(r) for r in new}
+        merged = sorted([r for r in old if _test(r) not in fresh] + new, key=lambda r: (*_test(r), r["role"]))
         _atomic_text(path, json.dumps(merged, indent=1) + "\n")
         _atomic_text(folder / "claims.md", markdown(merged, tier, dataset))
         written += [path, folder / "claims.md"]
