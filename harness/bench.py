@@ -38,6 +38,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def _timed(fn, device, repeat: int = 3) -> float:
+    """Seconds per call of `fn` after one untimed warm-up call."""
+    fn()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t) / repeat
+
+
 def idiomatic(run: RunConfig, ds: Dataset, device, epochs: int) -> float:
     """Seconds for `epochs` epochs of one model trained the usual way (after one warm-up epoch)."""
     x, y = ds.train_x.flatten(1).float() / 255, ds.train_y
@@ -62,13 +73,7 @@ def idiomatic(run: RunConfig, ds: Dataset, device, epochs: int) -> float:
             for loader in evals:
                 sum(int((net(xb.to(device)).argmax(1) == yb.to(device)).sum()) for xb, yb in loader)
 
-    epoch()
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(epochs):
-        epoch()
-    _sync(device)
-    return time.perf_counter() - t
+    return _timed(epoch, device, repeat=epochs) * epochs
 
 
 def batched(runs: list[RunConfig], ds: Dataset, device, epochs: int) -> float:
@@ -111,15 +116,8 @@ def sharpness_cost(runs: list[RunConfig], ds: Dataset, device, seconds_per_epoch
     params = [p.detach() for p in model.parameters()]
     vs = [torch.randn_like(p) for p in params]
 
-    def timed(fn, repeat=3):
-        fn()
-        _sync(device)
-        t = time.perf_counter()
-        for _ in range(repeat):
-            fn()
-        _sync(device)
-        return (time.perf_counter() - t) / repeat
-    t_grad, t_hvp = timed(lambda: gradient(losses, params)), timed(lambda: hvp(losses, params, vs))
+    t_grad = _timed(lambda: gradient(losses, params), device)
+    t_hvp = _timed(lambda: hvp(losses, params, vs), device)
     return (f"  sharpness: one full-gradient pass {t_grad:.3f}s, one HVP {t_hvp:.3f}s = {t_hvp / t_grad:.1f} gradient "
             f"passes = {t_hvp / seconds_per_epoch:.2f} training epochs (power iteration takes ~10-70 HVPs)")
 
