@@ -175,9 +175,10 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
             newly = (fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)
             fit_epoch[newly] = epoch
             if c.stop_when_fitted and newly.any():
+                mask = torch.from_numpy(newly).to(device)
                 with torch.no_grad():
                     for snap, p in zip(snapshot, model.parameters()):
-                        snap[torch.from_numpy(newly).to(device)] = p[torch.from_numpy(newly).to(device)]
+                        snap[mask] = p[mask]
             elapsed = prior_s + time.perf_counter() - t0
             if progress is not None:
                 progress(epoch, c.max_epochs, int((fit_epoch > 0).sum()), M, elapsed)
