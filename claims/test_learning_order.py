@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import derive_seed, report, stats
+from harness import numpy_generator, report, stats
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -63,7 +63,7 @@ class Order:
 
     def clean_first(self, condition: str) -> stats.Verdict:
         (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
-        rng = np.random.default_rng(derive_seed("bootstrap", "C5", condition, self.tier, self.dataset))
+        rng = numpy_generator("bootstrap", "C5", condition, self.tier, self.dataset)
         return stats.censored_sign_test(noise, clean, nc, cc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
 
     def describe(self, condition: str) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import derive_seed, report, stats
+from harness import numpy_generator, report, stats
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -63,7 +63,6 @@ class Scaling:
     tier: str
     dataset: str
     panels: dict[str, Panel]
-    figure: object
     compute_s: float
 
 
@@ -91,18 +90,13 @@ def scaling(claims, tier: str) -> Scaling:
             panels[axis] = Panel(axis, points, sc.levels,
                                  np.array([r.epochs_to_fit for r in res], float).reshape(shape),
                                  np.array([not r.fitted for r in res]).reshape(shape))
-        figure = plot(panels, claims.figure(tier, name, "fig2_time_to_fit.png"), name, base)
-        return Scaling(tier, name, panels, figure, sum(r.wall_s for r in done.values()))
+        plot(panels, claims.figure(tier, name, "fig2_time_to_fit.png"), name, base)
+        return Scaling(tier, name, panels, sum(r.wall_s for r in done.values()))
     return claims.memo(("scaling", tier), compute)
 
 
 def plot(panels: dict[str, Panel], path, dataset: str, base):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = report.new_figure(2, figsize=(10, 4))
     for ax, axis, label in zip(axes, ("width", "size"), ("hidden units per layer", "training examples")):
         p = panels[axis]
         for c, level in enumerate(p.levels):
@@ -122,13 +116,15 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
     p = s.panels[axis]
     slopes = p.slopes()  # (conditions, seeds)
     n_levels = len(p.levels)
-    rng = lambda what: np.random.default_rng(derive_seed("bootstrap", "C2c", axis, what, tier, s.dataset))  # noqa: E731
     real, noisy = sign * slopes[0], sign * slopes[1:n_levels].mean(0)  # (seeds,) each
     slows = stats.all_of([stats.share_test(x > 0, alpha=ALPHA, min_share=MIN_SHARE) for x in (real, noisy)],
                          f"slope sign {'+' if sign > 0 else '-'} on real data and on noise (mean over levels)")
-    steeper = stats.page_trend((sign * slopes[:n_levels]).T, alpha=ALPHA, min_effect=MIN_RHO, rng=rng("trend"))
+    def boot(what):
+        return numpy_generator("bootstrap", "C2c", axis, what, tier, s.dataset)
+
+    steeper = stats.page_trend((sign * slopes[:n_levels]).T, alpha=ALPHA, min_effect=MIN_RHO, rng=boot("trend"))
     control = stats.page_trend((sign * slopes[[0, *range(n_levels, len(slopes))]]).T, alpha=ALPHA,
-                               min_effect=MIN_RHO, rng=rng("control"))
+                               min_effect=MIN_RHO, rng=boot("control"))
     mean_slopes = ", ".join(f"{lv:.0%}: {m:+.2f}" for lv, m in zip(p.levels, slopes[:n_levels].mean(1)))
     note = (f"mean slope of log epochs on log {axis} per noise level {mean_slopes}; "
             f"{int(p.censored.sum())} of {p.censored.size} runs censored at the budget")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import derive_seed, report, stats
+from harness import numpy_generator, report, stats
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -53,7 +53,7 @@ class Sweep:
         return np.array([[get(r) for r in col] for col in self.results[kind]]).T
 
     def trend(self, kind: str) -> stats.Verdict:
-        rng = np.random.default_rng(derive_seed("bootstrap", "C3", kind, self.tier, self.dataset))
+        rng = numpy_generator("bootstrap", "C3", kind, self.tier, self.dataset)
         return stats.page_trend(self.table(kind), alpha=ALPHA, min_effect=MIN_RHO, rng=rng)
 
     def describe(self, kind: str) -> str:
@@ -86,12 +86,7 @@ def sweep(claims, tier: str) -> Sweep:
 
 
 def plot(s: Sweep, path, base):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = report.new_figure()
     for kind, label in (("randX", "input noise (randX)"), ("randY", "label noise (randY)")):
         t = s.table(kind)  # (seeds, levels)
         ax.plot(s.levels, t.mean(0), marker="o", label=f"{label}, n={t.shape[0]}")

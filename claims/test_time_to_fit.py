@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import derive_seed, report, stats
+from harness import numpy_generator, report, stats
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -67,7 +67,7 @@ class Sweep:
         return stats.censored_sign_test(s, f, sc, fc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
 
     def rng(self, test: str) -> np.random.Generator:
-        return np.random.default_rng(derive_seed("bootstrap", test, self.tier, self.dataset))
+        return numpy_generator("bootstrap", test, self.tier, self.dataset)
 
 
 def sweep(claims, tier: str) -> Sweep:

@@ -33,3 +33,10 @@ def torch_generator(*parts):
     import torch
 
     return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+def numpy_generator(*parts):
+    """A numpy Generator for `parts` (bootstrap resampling in the claims), seeded like torch_generator."""
+    import numpy as np
+
+    return np.random.default_rng(derive_seed(*parts))

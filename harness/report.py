@@ -89,14 +89,20 @@ def _atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def plot_curves(curves: dict[str, np.ndarray], path: Path, title: str, ylabel: str = "training accuracy") -> Path:
-    """One line per condition (mean over seeds) with a min-max band; curves[name] is (seeds, epochs)."""
+def new_figure(ncols: int = 1, figsize=(6.4, 4.0)):
+    """(figure, axes) from matplotlib's file-only backend, which works without a display; save it
+    with `save_figure`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    return plt.subplots(1, ncols, figsize=figsize)
+
+
+def plot_curves(curves: dict[str, np.ndarray], path: Path, title: str, ylabel: str = "training accuracy") -> Path:
+    """One line per condition (mean over seeds) with a min-max band; curves[name] is (seeds, epochs)."""
+    fig, ax = new_figure()
     for name, c in curves.items():
         epochs = np.arange(1, c.shape[1] + 1)
         ax.plot(epochs, c.mean(0), label=f"{name} (n={c.shape[0]})")
