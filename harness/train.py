@@ -8,8 +8,9 @@
 Pairing: seed s gets the same training subset, initialisation and data order in every condition;
 the noise examples of a (seed, fraction) are the same for randX and randY. Every random stream is
 derived from (seed, purpose), so results do not depend on which other runs share the batch.
-Each epoch ends with a full pass over the training and validation sets; a run is fitted at the
-first epoch with 100% training accuracy, and a run never fitted within `max_epochs` is
+Each epoch ends with a full pass over the training set, and over the validation set every
+`val_every` epochs and at the epoch where a run ends; a run is fitted at the first epoch with 100%
+training accuracy, and a run never fitted within `max_epochs` is
 right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
 """
 from __future__ import annotations
@@ -48,7 +49,7 @@ class RunConfig:
     noise: str = "none"  # none | randX (Gaussian inputs) | randY (random labels) | sham (chosen, unchanged)
     noise_fraction: float = 0.0  # share of the training examples replaced by noise
     seed: int = 0  # already shifted by --base-seed
-    val_every: int = 1  # epochs between validation passes (NaN in between)
+    val_every: int = 1  # epochs between validation passes (NaN in between), also run where a run ends
     stop_when_fitted: bool = True  # end the run at its first epoch with 100% train accuracy
     sharpness: str = "none"  # top Hessian eigenvalue where the run ends: none | power | both (+ LeCun's)
 
@@ -170,10 +171,15 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
                 opt.zero_grad(set_to_none=True)
                 loss.view(M, -1).mean(1).sum().backward()  # sum of per-model means: independent grads
                 opt.step()
-            _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate=(epoch + 1) % c.val_every == 0)
+            _evaluate(model, X, Y, noise, hist, epoch)
             epoch += 1
             newly = (fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)
             fit_epoch[newly] = epoch
+            # Validate every val_every epochs and where a run ends, recorded only for the runs due,
+            # so a run's history does not depend on the others in its batch.
+            due = np.full(M, epoch % c.val_every == 0 or epoch == c.max_epochs) | (newly & c.stop_when_fitted)
+            if due.any():
+                hist["val_acc"][due, epoch - 1] = _val_acc(model, Xv, Yv, M)[due]
             if c.stop_when_fitted and newly.any():
                 mask = torch.from_numpy(newly).to(device)
                 with torch.no_grad():
@@ -218,7 +224,7 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
 
 
 @torch.no_grad()
-def _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate, chunk=8192):
+def _evaluate(model, X, Y, noise, hist, epoch, chunk=8192):
     model.eval()
     M = X.shape[0]
     correct, losses = [], []
@@ -234,12 +240,16 @@ def _evaluate(model, X, Y, noise, Xv, Yv, hist, epoch, validate, chunk=8192):
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN where a run has no clean/noise examples
         hist["train_acc_clean"][:, epoch] = ((correct * clean).sum(1) / clean.sum(1)).cpu().numpy()
         hist["train_acc_noise"][:, epoch] = ((correct * (1 - clean)).sum(1) / (1 - clean).sum(1)).cpu().numpy()
-    if validate:
-        hits = torch.zeros(M, device=X.device, dtype=torch.float64)
-        for s in range(0, Xv.shape[0], chunk):
-            xv = Xv[s:s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
-            hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
-        hist["val_acc"][:, epoch] = (hits / Xv.shape[0]).cpu().numpy()
+
+
+@torch.no_grad()
+def _val_acc(model, Xv, Yv, M, chunk=8192) -> np.ndarray:
+    model.eval()
+    hits = torch.zeros(M, device=Xv.device, dtype=torch.float64)
+    for s in range(0, Xv.shape[0], chunk):
+        xv = Xv[s:s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
+        hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
+    return (hits / Xv.shape[0]).cpu().numpy()
 
 
 def _fingerprint(runs: list[RunConfig]) -> str:

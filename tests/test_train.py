@@ -99,13 +99,17 @@ def test_a_run_ends_where_it_fits_even_when_its_batch_trains_on():
     """A run that fits before its companions keeps the weights (norm, sharpness) of its own fit epoch,
     the same as when it trains alone."""
     ds = tiny_dataset()
-    fast = tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power")
-    slow = tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power",
+    fast = tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power", val_every=1000)
+    slow = tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power", val_every=1000,
                     noise="randY", noise_fraction=1.0)
     alone = train_group([fast], ds, dtype=torch.float64)[0]
     together = train_group([fast, slow], ds, dtype=torch.float64)
     assert alone.fitted and together[1].epochs_run > alone.epochs_to_fit  # the batch did train on
     assert together[0].weight_norm == pytest.approx(alone.weight_norm, rel=1e-12)
+    # Validated where each run ends, even between val_every epochs; a companion's end adds nothing.
+    for res in (alone, *together):
+        assert np.isfinite(res.history["val_acc"]).sum() == 1 and np.isfinite(res.history["val_acc"][-1])
+    np.testing.assert_array_equal(alone.history["val_acc"], together[0].history["val_acc"])
     # Power iteration runs until every model of the batch meets its tolerance (1e-4), so a batched
     # model may take a few more, equally valid, iterations.
     assert together[0].measures["sharpness"] == pytest.approx(alone.measures["sharpness"], rel=1e-3)
