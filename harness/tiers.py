@@ -35,6 +35,17 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """C1 (Fig. 1): best validation accuracy over widths (at time_to_fit.n_train), per noise type and
+    level. The smoke grid shares its randX runs, and the widths up to 64, with C2c's width panel."""
+    widths: tuple[int, ...]  # hidden units per layer, increasing; the last two give the plateau check
+    levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
+    tolerance: float  # validation accuracy within this of a seed's best over widths counts as maximal
+    replicates: int  # negative control: extra real-data conditions with independent seeds
+    seeds: int
+
+
+@dataclass(frozen=True)
 class Sharpness:
     """C3 (Fig. 3 left): sharpness where each run first reaches 100% training accuracy."""
     run: RunConfig  # noise and seed filled in per run
@@ -49,6 +60,7 @@ class Tier:
     seeds: int  # seeds per condition; seed s is a paired block across conditions
     time_to_fit: RunConfig  # C0, C2a, C2b, C5: noise and seed are filled in per run
     scaling: Scaling  # C2c, on top of time_to_fit
+    capacity: Capacity  # C1, on top of time_to_fit
     sharpness: Sharpness  # C3
 
 
@@ -59,6 +71,9 @@ TIERS = {
                               val_every=5),
         scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
                         replicates=2, seeds=5),
+        # 2 points: about 1.5 binomial standard errors of an accuracy near 85% on 1,000 validation examples.
+        capacity=Capacity(widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.02,
+                          replicates=2, seeds=5),
         # Smaller than time_to_fit: both estimators run on every model (the paper's needs hundreds
         # of gradient passes).
         sharpness=Sharpness(RunConfig(n_train=500, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=400,
@@ -71,6 +86,9 @@ TIERS = {
                               max_epochs=1000, val_every=1),
         scaling=Scaling(sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
                         levels=(0.0, 0.2, 0.4, 0.6, 0.8), replicates=2, seeds=5),
+        # Beyond the paper's 4096, to see where noisy data saturates; 1 point is "very close to maximal".
+        capacity=Capacity(widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+                          tolerance=0.01, replicates=2, seeds=5),
         # Power iteration only: LeCun's estimator would cost hundreds of full-gradient passes per model.
         sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                                       max_epochs=1000, val_every=10, sharpness="power"),
