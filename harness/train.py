@@ -138,65 +138,69 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     Xv, Yv = (t.to(device) for t in validation_set(ds, c.n_val))
     Xv = Xv.to(dtype)  # (n_val, d)
 
-    model = BatchedMLP(M, [ds.input_dim] + [c.width] * c.depth + [K]).to(device, dtype)
+    sizes = [ds.input_dim] + [c.width] * c.depth + [K]
+    model = BatchedMLP(M, sizes).to(device, dtype)
     model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
-    opt = torch.optim.SGD(model.parameters(), lr=c.lr)
 
     hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
     fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
-    # Each run's parameters where it ends: frozen at its fit epoch if it stops there, while the
-    # batch trains on for the others.
+    # Each run's parameters where it ends: frozen at its fit epoch if it stops there.
     snapshot = [p.detach().clone() for p in model.parameters()]
     start_epoch, prior_s = 0, 0.0
     fingerprint = _fingerprint(runs)
     if checkpoint is not None and checkpoint.is_file():
         start_epoch, prior_s = _resume(checkpoint, fingerprint, model, snapshot, hist, fit_epoch)
 
+    # The batch holds only the runs still training: a run that stops leaves it, so stragglers do
+    # not drag the finished runs along. Runs are independent (per-model losses, plain SGD without
+    # state), so dropping one changes nothing for the others.
+    active = np.flatnonzero(fit_epoch == 0) if c.stop_when_fitted else np.arange(M)
+    model = _subset(model, active, sizes)
     seeds = sorted({r.seed for r in runs})
-    row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # model -> its seed's order
-    models = torch.arange(M, device=device)[:, None]
+    seed_row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # run -> its seed's order
     n, B = c.n_train, c.batch_size
     t0, last_save = time.perf_counter(), time.perf_counter()
     matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+ GPUs; no effect on the CPU
     try:
         epoch = start_epoch
-        while epoch < c.max_epochs and not (c.stop_when_fitted and fit_epoch.all()):
-            order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[row]  # (M, n)
+        while epoch < c.max_epochs and len(active):
+            rows = torch.from_numpy(active).to(device)
+            order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[seed_row[rows]]  # (A, n)
+            opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
             model.train()
             for start in range(0, n, B):
-                idx = order[:, start:start + B]  # (M, b)
-                logits = model(X[models, idx])  # (M, b, K)
-                loss = F.cross_entropy(logits.flatten(0, 1), Y[models, idx].flatten(), reduction="none")
+                idx = order[:, start:start + B]  # (A, b)
+                logits = model(X[rows[:, None], idx])  # (A, b, K)
+                loss = F.cross_entropy(logits.flatten(0, 1), Y[rows[:, None], idx].flatten(), reduction="none")
                 opt.zero_grad(set_to_none=True)
-                loss.view(M, -1).mean(1).sum().backward()  # sum of per-model means: independent grads
+                loss.view(len(active), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
                 opt.step()
-            _evaluate(model, X, Y, noise, hist, epoch)
+            _evaluate(model, X, Y, noise, rows, hist, epoch)
             epoch += 1
-            newly = (fit_epoch == 0) & (hist["train_acc"][:, epoch - 1] == 1.0)
-            fit_epoch[newly] = epoch
+            newly = (fit_epoch[active] == 0) & (hist["train_acc"][active, epoch - 1] == 1.0)  # over the batch
+            fit_epoch[active[newly]] = epoch
+            ends = newly & c.stop_when_fitted
             # Validate every val_every epochs and where a run ends, recorded only for the runs due,
             # so a run's history does not depend on the others in its batch.
-            due = np.full(M, epoch % c.val_every == 0 or epoch == c.max_epochs) | (newly & c.stop_when_fitted)
+            due = np.full(len(active), epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
             if due.any():
-                hist["val_acc"][due, epoch - 1] = _val_acc(model, Xv, Yv, M)[due]
-            if c.stop_when_fitted and newly.any():
-                mask = torch.from_numpy(newly).to(device)
-                with torch.no_grad():
-                    for snap, p in zip(snapshot, model.parameters()):
-                        snap[mask] = p[mask]
+                hist["val_acc"][active[due], epoch - 1] = _val_acc(model, Xv, Yv)[due]
+            if ends.any():
+                _store_rows(snapshot, model, active, ends)
+                active = active[~ends]
+                model = _subset(model, np.flatnonzero(~ends), sizes)
             elapsed = prior_s + time.perf_counter() - t0
             if progress is not None:
                 progress(epoch, c.max_epochs, int((fit_epoch > 0).sum()), M, elapsed)
             if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
-                _save(checkpoint, fingerprint, model, snapshot, hist, fit_epoch, epoch, elapsed)
+                current = [s.clone() for s in snapshot]
+                _store_rows(current, model, active, np.ones(len(active), bool))
+                _save(checkpoint, fingerprint, current, snapshot, hist, fit_epoch, epoch, elapsed)
                 last_save = time.perf_counter()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
-    still = torch.from_numpy(~(fit_epoch > 0) | (not c.stop_when_fitted)).to(device)
-    with torch.no_grad():
-        for snap, p in zip(snapshot, model.parameters()):
-            snap[still] = p[still]
+    _store_rows(snapshot, model, active, np.ones(len(active), bool))  # runs that trained to the end
     norms = sum(s.double().pow(2).flatten(1).sum(1) for s in snapshot).sqrt().cpu().numpy()
     measures = [{} for _ in runs]
     sharp = [m for m, r in enumerate(runs) if r.sharpness != "none"]
@@ -204,7 +208,8 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
         from .sharpness import measure
 
         idx = torch.tensor(sharp, device=device)
-        for m, values in zip(sharp, measure(model, [s[idx] for s in snapshot], X[idx], Y[idx],
+        for m, values in zip(sharp, measure(BatchedMLP(len(sharp), sizes).to(device, dtype),
+                                            [s[idx] for s in snapshot], X[idx], Y[idx],
                                             [torch_generator(runs[m].seed, "sharpness") for m in sharp],
                                             lecun=c.sharpness == "both")):
             measures[m] = values
@@ -223,28 +228,51 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     return results
 
 
+def _subset(model: BatchedMLP, keep: np.ndarray, sizes: list[int]) -> BatchedMLP:
+    """The models `keep` (positions in `model`'s batch) as a batch of their own."""
+    if len(keep) == model.weights[0].shape[0]:
+        return model
+    small = BatchedMLP(len(keep), sizes).to(model.weights[0])
+    rows = torch.from_numpy(keep).to(model.weights[0].device)
+    with torch.no_grad():
+        for q, p in zip(small.parameters(), model.parameters()):
+            q.copy_(p[rows])
+    return small
+
+
 @torch.no_grad()
-def _evaluate(model, X, Y, noise, hist, epoch, chunk=8192):
+def _store_rows(full: list[torch.Tensor], model: BatchedMLP, active: np.ndarray, which: np.ndarray) -> None:
+    """full[r][active[i]] = the batch's parameters of model i, for the positions i in `which`."""
+    rows = torch.from_numpy(active[which]).to(full[0].device)
+    pick = torch.from_numpy(np.flatnonzero(which)).to(full[0].device)
+    for f, p in zip(full, model.parameters()):
+        f[rows] = p[pick]
+
+
+@torch.no_grad()
+def _evaluate(model, X, Y, noise, rows, hist, epoch, chunk=8192):
+    """Training accuracy (all, clean, noise examples) and loss of the runs `rows` at `epoch`."""
     model.eval()
-    M = X.shape[0]
+    A, at = len(rows), rows.cpu().numpy()
     correct, losses = [], []
     for s in range(0, X.shape[1], chunk):
-        logits = model(X[:, s:s + chunk])  # (M, c, K)
-        y = Y[:, s:s + chunk]
+        logits = model(X[rows, s:s + chunk])  # (A, c, K)
+        y = Y[rows, s:s + chunk]
         correct.append(logits.argmax(-1) == y)
-        losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(M, -1))
-    correct = torch.cat(correct, 1).double()  # (M, n)
-    clean = (~noise).double()
-    hist["train_acc"][:, epoch] = correct.mean(1).cpu().numpy()
-    hist["train_loss"][:, epoch] = torch.cat(losses, 1).double().mean(1).cpu().numpy()
+        losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(A, -1))
+    correct = torch.cat(correct, 1).double()  # (A, n)
+    clean = (~noise[rows]).double()
+    hist["train_acc"][at, epoch] = correct.mean(1).cpu().numpy()
+    hist["train_loss"][at, epoch] = torch.cat(losses, 1).double().mean(1).cpu().numpy()
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN where a run has no clean/noise examples
-        hist["train_acc_clean"][:, epoch] = ((correct * clean).sum(1) / clean.sum(1)).cpu().numpy()
-        hist["train_acc_noise"][:, epoch] = ((correct * (1 - clean)).sum(1) / (1 - clean).sum(1)).cpu().numpy()
+        hist["train_acc_clean"][at, epoch] = ((correct * clean).sum(1) / clean.sum(1)).cpu().numpy()
+        hist["train_acc_noise"][at, epoch] = ((correct * (1 - clean)).sum(1) / (1 - clean).sum(1)).cpu().numpy()
 
 
 @torch.no_grad()
-def _val_acc(model, Xv, Yv, M, chunk=8192) -> np.ndarray:
+def _val_acc(model, Xv, Yv, chunk=8192) -> np.ndarray:
     model.eval()
+    M = model.weights[0].shape[0]
     hits = torch.zeros(M, device=Xv.device, dtype=torch.float64)
     for s in range(0, Xv.shape[0], chunk):
         xv = Xv[s:s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
@@ -258,8 +286,9 @@ def _fingerprint(runs: list[RunConfig]) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
 
 
-def _save(path: Path, fingerprint, model, snapshot, hist, fit_epoch, epoch, elapsed):
-    state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(model.parameters())}
+def _save(path: Path, fingerprint, params, snapshot, hist, fit_epoch, epoch, elapsed):
+    """params: every run's current parameters (the batch's for runs still training)."""
+    state = {f"param{i}": p.cpu().numpy() for i, p in enumerate(params)}
     state.update({f"snapshot{i}": s.cpu().numpy() for i, s in enumerate(snapshot)})
     state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

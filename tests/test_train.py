@@ -183,6 +183,29 @@ def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
             np.testing.assert_array_equal(a.history[k], b.history[k])
 
 
+def test_a_group_resumes_after_some_runs_have_left_the_batch(tmp_path):
+    """Resuming after a fitted run has stopped gives the numbers, and end weights, of an uninterrupted group."""
+    ds = tiny_dataset()
+    runs = [tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=60),
+            tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=60, noise="randY", noise_fraction=1.0)]
+    straight = train_group(runs, ds)
+    kill_at = straight[0].epochs_to_fit + 2
+    assert straight[0].fitted and straight[1].epochs_run > kill_at  # the first run leaves the batch early
+    ckpt = tmp_path / "group.ckpt.npz"
+
+    def kill(epoch, *_):
+        if epoch == kill_at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=kill)
+    resumed = train_group(runs, ds, checkpoint=ckpt)
+    for a, b in zip(straight, resumed):
+        assert (a.fitted, a.epochs_to_fit, a.weight_norm) == (b.fitted, b.epochs_to_fit, b.weight_norm)
+        for k in a.history:
+            np.testing.assert_array_equal(a.history[k], b.history[k])
+
+
 def test_mixed_shapes_are_rejected():
     """Runs of different widths cannot share a batch."""
     with pytest.raises(ValueError, match="share everything"):
