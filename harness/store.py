@@ -3,7 +3,10 @@
     store = Store(Path(".claims-store"))
     results = store.get_or_train(runs, ds, device="cpu")   # trains only what is missing
 
-Keys also hash the code of the modules that decide what a run computes (`code_fingerprint`).
+Two kinds of run share the store: MLP runs (`RunConfig`, trained by `train.train_group`) and CNN
+runs (`CNNConfig`, `cnn.train_cnn_group`); both come back as `RunResult`. Keys also hash the code of
+the modules that decide what a run computes: `code_fingerprint()` for the MLP (its keys are
+unchanged since CNN runs joined), the same hash over data.py, train.py and cnn.py for the CNN.
 One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
 npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
 rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
@@ -24,16 +27,28 @@ from pathlib import Path
 
 import numpy as np
 
-from . import HARNESS_VERSION, code_fingerprint
+from . import HARNESS_VERSION, cnn, code_fingerprint
+from .cnn import CNNConfig, train_cnn_group
 from .data import Dataset
 from .train import METRICS, Progress, RunConfig, RunResult, train_group
 
+Config = RunConfig | CNNConfig
 
 _CODE = code_fingerprint()
+# The CNN's own code hash, computed here rather than by a new argument to code_fingerprint: any
+# edit to harness/__init__.py would change every MLP key, since that file is part of their hash.
+_CNN_CODE = hashlib.sha256(b"".join(
+    (Path(__file__).parent / f).read_bytes() for f in ("__init__.py", "data.py", "train.py", "cnn.py"))).hexdigest()[:16]
 
 
-def run_key(run: RunConfig, ds: Dataset) -> str:
-    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _CODE}
+def _code(run: Config) -> str:
+    return _CNN_CODE if isinstance(run, CNNConfig) else _CODE
+
+
+def run_key(run: Config, ds: Dataset) -> str:
+    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(run)}
+    if isinstance(run, CNNConfig):  # MLP keys stay exactly as they were before CNN runs existed
+        ident["model"] = "cnn"
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -42,7 +57,7 @@ class Store:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def load(self, run: RunConfig, ds: Dataset) -> RunResult | None:
+    def load(self, run: Config, ds: Dataset) -> RunResult | None:
         """The stored result of `run`, or None when absent or corrupt (a corrupt entry is reported)."""
         key = run_key(run, ds)
         meta_path, npz_path = self.root / f"{key}.json", self.root / f"{key}.npz"
@@ -54,8 +69,8 @@ class Store:
             if hashlib.sha256(blob).hexdigest() != meta["npz_sha256"]:
                 raise ValueError("history file does not match its recorded hash")
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                history = {m: z[m] for m in METRICS}
-            if RunConfig(**meta["config"]) != run:
+                history = {m: z[m] for m in (cnn.METRICS if isinstance(run, CNNConfig) else METRICS)}
+            if type(run)(**meta["config"]) != run:
                 raise ValueError("stored config differs from the requested one")
             return RunResult(run, history, meta["fitted"], meta["epochs_to_fit"], meta["label_flip_rate"],
                              meta["weight_norm"], meta["wall_s"], meta["info"], meta.get("measures", {}))
@@ -69,26 +84,28 @@ class Store:
         np.savez(buf, **result.history)
         blob = buf.getvalue()
         meta = {"config": result.config.key(), "dataset": ds.name, "dataset_fingerprint": ds.fingerprint,
-                "harness": HARNESS_VERSION, "code": _CODE, "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
+                "harness": HARNESS_VERSION, "code": _code(result.config), "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
                 "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
                 "wall_s": result.wall_s, "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
         _atomic_write(self.root / f"{key}.npz", blob)
         _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
-    def get_or_train(self, runs: list[RunConfig], ds: Dataset, device="cpu", *,
+    def get_or_train(self, runs: list[Config], ds: Dataset, device="cpu", *,
                      progress: Progress | None = None) -> list[RunResult]:
-        """Results of `runs` in order; missing ones are trained together, one batched group per shape."""
+        """Results of `runs` in order; missing ones are trained together, one batched group per shape
+        (MLP and CNN runs may be mixed: they never share a group)."""
         results = {r: self.load(r, ds) for r in runs}
-        for shape in dict.fromkeys(r.shape() for r in runs if results[r] is None):
-            group = [r for r in runs if r.shape() == shape and results[r] is None]
+        for shape in dict.fromkeys(_shape(r) for r in runs if results[r] is None):
+            group = [r for r in runs if _shape(r) == shape and results[r] is None]
             group_key = hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
             with self._lock(group_key):
                 for r in group:  # another worker may have trained them while we waited
                     results[r] = self.load(r, ds)
                 missing = [r for r in group if results[r] is None]
                 if missing:
-                    for res in train_group(missing, ds, device, progress=progress,
-                                           checkpoint=self.root / f"{group_key}.ckpt.npz"):
+                    trainer = train_cnn_group if isinstance(missing[0], CNNConfig) else train_group
+                    for res in trainer(missing, ds, device, progress=progress,
+                                       checkpoint=self.root / f"{group_key}.ckpt.npz"):
                         self.save(res, ds)
                         results[res.config] = res
         return [results[r] for r in runs]
@@ -101,6 +118,10 @@ class Store:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _shape(run: Config) -> tuple:
+    return type(run).__name__, run.shape()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,408 @@
+"""The small AlexNet-style CNN of Zhang et al. (2017), batched across runs, with the four explicit
+regularizers of the paper's Fig. 3 right (claim C4).
+
+    runs = [CNNConfig(dataset="fashion-mnist", n_train=500, channels=16, labels=labels,
+                      regularizer="dropout", strength=p, seed=s)
+            for labels in ("real", "random") for p in (0.0, 0.5) for s in range(5)]
+    results = train_cnn_group(runs, data.load("fashion-mnist"), device="cpu")
+
+Model (Zhang et al.'s, NOTES.md): two blocks [conv 5x5 SAME, ReLU, max-pool 3x3 stride 2 SAME, local
+response norm], dense 384, dense 192 (ReLU), linear output; Keras' Glorot-uniform init, zero biases.
+LRN uses the constants of the TensorFlow CIFAR-10 model Zhang et al. started from (depth radius 4,
+alpha 0.001/9 per channel, beta 0.75, bias 1). M runs of one `shape()` are one model: the
+convolutions are grouped (groups=M) over a (B, M*C, H, W) tensor, LRN runs on a (B*M, C, H, W)
+view so it never mixes two models' channels, and the dense layers are batched matmuls.
+
+Regularizers, each model with its own kind and strength (so one batch holds every curve point):
+- dropout: drop probability p on both dense hidden layers (inverted dropout, as Keras);
+- input_dropout: drop probability p on the standardized input pixels;
+- gaussian: additive N(0, std^2) on the standardized inputs (inputs have unit variance per channel);
+- weight_decay: coupled L2, grad += lambda * w on every kernel (not biases) before the momentum
+  update, as torch.optim.SGD's weight_decay.
+Strength 0 is exactly the unregularized model (tests/test_cnn.py).
+
+Training: SGD with momentum 0.9 (extended paper), lr halved every `halve_every` epochs (paper: 10),
+a fixed number of epochs (paper: 50), no augmentation. Inputs are centre-cropped to `crop` (Zhang et
+al. crop CIFAR-10 to 28x28), optionally average-pooled by `downsample` (a smoke-tier saving), and
+standardized with the per-channel mean and std of the training split. Training and validation accuracy are measured in eval mode (no dropout, clean inputs).
+Pairing: seed s has the same subset, initialisation, data order and regularizer noise stream in
+every condition; every random stream comes from (seed, purpose), so a run's numbers do not depend
+on which runs share its batch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import derive_seed, torch_generator
+from .data import Dataset, make_noise, stratified_subset
+from .train import Progress, RunResult, epoch_order
+
+METRICS = ("train_acc", "train_loss", "val_acc")
+REGULARIZERS = ("none", "dropout", "input_dropout", "gaussian", "weight_decay")
+LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 4, 0.001 / 9, 0.75, 1.0  # TF's tf.nn.lrn(pool, 4, 1.0, 0.001/9, 0.75)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """One CNN run: one seed, one label condition, one regularizer strength. Defaults: the paper's
+    Fig. 3 right setup (NOTES.md); the batch size is not stated there (128 is Zhang et al.'s)."""
+    dataset: str = "cifar10"
+    n_train: int = 50_000  # class-stratified subset of the training split
+    n_val: int = 10_000  # clean validation examples
+    crop: int = 28  # centre crop side (Zhang et al.); images no larger are left as they are
+    downsample: int = 1  # average-pool the cropped images by this factor (1: the paper's resolution)
+    channels: int = 64  # filters of each conv layer (Zhang et al.)
+    dense: tuple[int, ...] = (384, 192)  # hidden units of the dense layers
+    lr: float = 0.01
+    halve_every: int = 10  # epochs between halvings of the learning rate (paper: 10)
+    momentum: float = 0.9  # extended paper
+    batch_size: int = 128
+    epochs: int = 50
+    labels: str = "real"  # real | random (every training label uniform random; validation stays clean)
+    regularizer: str = "none"  # none | dropout | input_dropout | gaussian | weight_decay
+    strength: float = 0.0  # dropout probability, Gaussian std, or L2 coefficient
+    seed: int = 0  # already shifted by --base-seed
+    val_every: int = 1  # epochs between accuracy measurements (the last epoch is always measured)
+
+    def __post_init__(self):
+        object.__setattr__(self, "dense", tuple(self.dense))  # JSON gives lists back
+        if self.labels not in ("real", "random"):
+            raise ValueError(f"labels={self.labels!r}: choose real or random")
+        if self.regularizer not in REGULARIZERS:
+            raise ValueError(f"regularizer={self.regularizer!r}: choose one of {REGULARIZERS}")
+        if self.regularizer == "none" and self.strength != 0:
+            raise ValueError("regularizer='none' needs strength=0")
+        if self.regularizer in ("dropout", "input_dropout") and not 0 <= self.strength < 1:
+            raise ValueError(f"{self.regularizer} strength={self.strength} is a drop probability: it must be in [0, 1)")
+        if self.strength < 0:
+            raise ValueError(f"{self.regularizer} strength={self.strength} must not be negative")
+        for name in ("n_train", "n_val", "crop", "downsample", "channels", "halve_every", "batch_size", "epochs", "val_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
+        if not self.dense or min(self.dense) < 1:
+            raise ValueError(f"dense={self.dense} needs at least one layer of at least 1 unit")
+        if self.lr <= 0 or not 0 <= self.momentum < 1:
+            raise ValueError(f"lr={self.lr} must be positive and momentum={self.momentum} in [0, 1)")
+
+    def key(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def shape(self) -> tuple:
+        """What runs must share to train in one batch: everything but labels, regularizer and seed."""
+        return tuple(v for k, v in self.key().items() if k not in ("labels", "regularizer", "strength", "seed"))
+
+
+class BatchedCNN(torch.nn.Module):
+    def __init__(self, n_models: int, in_channels: int, side: int, channels: int, dense: tuple[int, ...],
+                 classes: int):
+        """M independent CNNs for (in_channels, side, side) inputs; initialise with `glorot_`."""
+        super().__init__()
+        M, C = n_models, channels
+        self.n_models, self.channels = M, C
+        self.kernels = torch.nn.ParameterList([torch.nn.Parameter(torch.empty(M * C, in_channels, 5, 5)),
+                                               torch.nn.Parameter(torch.empty(M * C, C, 5, 5))])  # (M*out, in, 5, 5)
+        self.conv_biases = torch.nn.ParameterList(torch.nn.Parameter(torch.zeros(M * C)) for _ in range(2))
+        pooled = math.ceil(math.ceil(side / 2) / 2)  # two SAME pools of stride 2
+        sizes = [C * pooled * pooled, *dense, classes]
+        self.weights = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.empty(M, a, b)) for a, b in zip(sizes[:-1], sizes[1:]))  # (M, in, out)
+        self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.zeros(M, 1, b)) for b in sizes[1:])
+
+    def decayed(self) -> list[torch.nn.Parameter]:
+        """The parameters weight decay acts on: every kernel, no bias."""
+        return [*self.kernels, *self.weights]
+
+    def glorot_(self, generators: list[torch.Generator]) -> "BatchedCNN":
+        """Keras' Glorot-uniform init (fan = channels x receptive field for a conv), zero biases.
+        Model m draws from generators[m], layer by layer, so its init depends on its seed alone."""
+        C = self.channels
+        with torch.no_grad():
+            for m, g in enumerate(generators):
+                for k in self.kernels:
+                    out, fan_in = C, k.shape[1] * 25
+                    limit = math.sqrt(6.0 / (fan_in + out * 25))
+                    k[m * C:(m + 1) * C] = (torch.rand(out, *k.shape[1:], generator=g) * 2 - 1) * limit
+                for w in self.weights:
+                    limit = math.sqrt(6.0 / (w.shape[1] + w.shape[2]))
+                    w[m] = (torch.rand(w.shape[1:], generator=g) * 2 - 1) * limit
+            for b in [*self.conv_biases, *self.biases]:
+                b.zero_()
+        return self
+
+    def forward(self, x: torch.Tensor, masks: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """x: (M, B, C_in, H, W) -> logits (M, B, classes); masks[i] (M, B, dense[i]) multiplies the
+        i-th dense hidden layer's output (dropout), None for none."""
+        M, B = x.shape[:2]
+        h = x.transpose(0, 1).reshape(B, M * x.shape[2], *x.shape[3:])  # (B, M*C_in, H, W)
+        for k, b in zip(self.kernels, self.conv_biases):
+            h = F.max_pool2d(torch.relu(F.conv2d(h, k, b, padding=2, groups=M)), 3, 2, padding=1)
+            side = h.shape[-2:]
+            h = local_response_norm(h.reshape(B * M, self.channels, *side)).reshape(B, -1, *side)
+        h = h.reshape(B, M, -1).transpose(0, 1)  # (M, B, C*h*w)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = torch.relu(h)
+                if masks is not None:
+                    h = h * masks[i]
+        return h
+
+
+def local_response_norm(h: torch.Tensor) -> torch.Tensor:
+    """TF's LRN over the channels of (N, C, H, W): h / (bias + alpha * window sum of h^2)^beta, the
+    window being the channels within LRN_RADIUS. N = B*M, so a window never reaches another model.
+    (torch's F.local_response_norm computes the same through a 3-D average pool, several times slower
+    on the CPU.)"""
+    C = h.shape[1]
+    padded = F.pad(h * h, (0, 0, 0, 0, LRN_RADIUS, LRN_RADIUS))  # zero channels at both ends
+    window = sum(padded[:, i:i + C] for i in range(2 * LRN_RADIUS + 1))
+    return h / (LRN_BIAS + LRN_ALPHA * window).pow(LRN_BETA)
+
+
+def _centre_crop(x: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return x[..., top:top + min(side, h), left:left + min(side, w)]
+
+
+def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images (N, C, H, W) on [0, 1], summed in float64 chunks."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for s in range(0, len(x), 5000):
+        chunk = x[s:s + 5000].double() / 255
+        total += chunk.sum((0, 2, 3))
+        squares += chunk.pow(2).sum((0, 2, 3))
+    count = x.shape[0] * x.shape[2] * x.shape[3]
+    mean = total / count
+    return mean.float(), (squares / count - mean ** 2).sqrt().float()
+
+
+def _standardize(x: torch.Tensor, run: CNNConfig, stats) -> torch.Tensor:
+    mean, std = stats
+    x = _centre_crop(x, run.crop).float() / 255
+    x = (x - mean[:, None, None]) / std[:, None, None]
+    return F.avg_pool2d(x, run.downsample) if run.downsample > 1 else x
+
+
+def prepare(run: CNNConfig, ds: Dataset, stats=None):
+    """(x (n, C, H, W) standardized, y (n,), label flip rate) of one run; the same subset as an MLP
+    run of that seed and size."""
+    stats = stats or _channel_stats(ds.train_x)
+    idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
+    x, y = _standardize(ds.train_x[idx], run, stats), ds.train_y[idx]
+    if run.labels == "real":
+        return x, y, 0.0
+    # Labels only: an empty view of x spares make_noise a copy of the images.
+    noisy = make_noise(x[:, :0], y, "randY", 1.0, ds.num_classes, torch_generator(run.seed, "noise", run.n_train, 1.0))
+    return x, noisy.y, noisy.label_flip_rate
+
+
+def validation_set(run: CNNConfig, ds: Dataset, stats=None):
+    """The same clean validation examples for every run of a dataset and size (as the MLP's)."""
+    stats = stats or _channel_stats(ds.train_x)
+    idx = stratified_subset(ds.val_y, run.n_val, torch_generator("validation", run.n_val))
+    return _standardize(ds.val_x[idx], run, stats), ds.val_y[idx]
+
+
+def _generator(device, *parts) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derive_seed(*parts))
+
+
+class Regularizers:
+    """Per-model regularization of one batch: input perturbation, dropout masks, weight decay.
+
+    Each perturbed model draws from its own generator, re-seeded from (seed, epoch) every epoch, so
+    its noise depends on its own config alone and a resumed run sees the same."""
+
+    def __init__(self, runs: list[CNNConfig], device):
+        self.runs, self.device = runs, device
+        self.decay = torch.tensor([r.strength if r.regularizer == "weight_decay" else 0.0 for r in runs],
+                                  device=device)  # (M,)
+        self.noisy = [m for m, r in enumerate(runs) if r.regularizer in ("dropout", "input_dropout", "gaussian")
+                      and r.strength > 0]
+        self.generators: dict[int, torch.Generator] = {}
+
+    def start_epoch(self, epoch: int):
+        self.generators = {m: _generator(self.device, self.runs[m].seed, "regularizer", epoch) for m in self.noisy}
+
+    def perturb(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (M, b, C, H, W) -> the inputs each model trains on (a copy only where one changes)."""
+        changed = [m for m in self.noisy if self.runs[m].regularizer in ("input_dropout", "gaussian")]
+        if not changed:
+            return x
+        x = x.clone()
+        for m in changed:
+            r, g = self.runs[m], self.generators[m]
+            if r.regularizer == "input_dropout":
+                keep = torch.rand(x.shape[1:], generator=g, device=x.device) >= r.strength
+                x[m] = x[m] * keep / (1 - r.strength)
+            else:
+                x[m] = x[m] + r.strength * torch.randn(x.shape[1:], generator=g, device=x.device)
+        return x
+
+    def masks(self, batch: int, dense: tuple[int, ...], dtype) -> list[torch.Tensor] | None:
+        """Dropout masks (M, b, units) for each dense hidden layer; ones for models without dropout."""
+        dropping = [m for m in self.noisy if self.runs[m].regularizer == "dropout"]
+        if not dropping:
+            return None
+        out = []
+        for units in dense:
+            mask = torch.ones(len(self.runs), batch, units, device=self.device, dtype=dtype)
+            for m in dropping:
+                p = self.runs[m].strength
+                mask[m] = (torch.rand(batch, units, generator=self.generators[m], device=self.device) >= p) / (1 - p)
+            out.append(mask)
+        return out
+
+    def decay_grads(self, model: BatchedCNN):
+        """grad += lambda_m * w_m for every kernel of every model (lambda 0 adds exactly 0)."""
+        if not bool((self.decay > 0).any()):
+            return
+        M = len(self.runs)
+        for p in model.decayed():
+            lam = self.decay.to(p.dtype).repeat_interleave(p.shape[0] // M)  # (rows,) rows of model m together
+            p.grad.add_(p.detach() * lam.view(-1, *[1] * (p.dim() - 1)))
+
+
+def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.device = "cpu", *,
+                    progress: Progress | None = None, checkpoint: Path | None = None,
+                    checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
+    """Train `runs` (all of one `shape()`) as one batched CNN; one result per run, in order.
+
+    Each result's `measures` holds `final_train_acc` (last epoch) and `best_val_acc` (best measured
+    epoch). With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds (at an
+    epoch's end) and a compatible checkpoint is resumed from."""
+    if not runs:
+        return []
+    c = runs[0]
+    if any(r.shape() != c.shape() for r in runs):
+        raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
+    device = torch.device(device)
+    M = len(runs)
+    stats = _channel_stats(ds.train_x)
+    seeds = sorted({r.seed for r in runs})
+    prepared = [prepare(r, ds, stats) for r in runs]
+    first = {r.seed: m for m, r in reversed(list(enumerate(runs)))}
+    X = torch.stack([prepared[first[s]][0] for s in seeds]).to(device, dtype)  # (S, n, C, H, W), shared by a seed
+    Y = torch.stack([p[1] for p in prepared]).to(device)  # (M, n)
+    Xv, Yv = validation_set(c, ds, stats)
+    Xv, Yv = Xv.to(device, dtype), Yv.to(device)
+    row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # model -> its seed
+
+    model = BatchedCNN(M, X.shape[2], X.shape[-1], c.channels, c.dense, ds.num_classes).to(device, dtype)
+    model.glorot_([torch_generator(r.seed, "init", "cnn", r.channels, r.dense) for r in runs])
+    opt = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=c.momentum)
+    reg = Regularizers(runs, device)
+    hist = {k: np.full((M, c.epochs), np.nan) for k in METRICS}
+    fingerprint = hashlib.sha256(json.dumps([r.key() for r in runs], sort_keys=True).encode()).hexdigest()
+    start_epoch, prior_s = 0, 0.0
+    if checkpoint is not None and checkpoint.is_file():
+        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, opt, hist)
+
+    n, B = c.n_train, c.batch_size
+    models = torch.arange(M, device=device)[:, None]
+    t0 = last_save = time.perf_counter()
+    for epoch in range(start_epoch, c.epochs):
+        for group in opt.param_groups:
+            group["lr"] = c.lr * 0.5 ** (epoch // c.halve_every)
+        reg.start_epoch(epoch)
+        order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[row]  # (M, n)
+        model.train()
+        for start in range(0, n, B):
+            idx = order[:, start:start + B]  # (M, b)
+            x = reg.perturb(X[row[:, None], idx])  # (M, b, C, H, W)
+            logits = model(x, reg.masks(idx.shape[1], c.dense, dtype))  # (M, b, K)
+            loss = F.cross_entropy(logits.flatten(0, 1), Y[models, idx].flatten(), reduction="none")
+            opt.zero_grad(set_to_none=True)
+            loss.view(M, -1).mean(1).sum().backward()  # sum of per-model means: independent grads
+            reg.decay_grads(model)
+            opt.step()
+        if (epoch + 1) % c.val_every == 0 or epoch + 1 == c.epochs:
+            _evaluate(model, X, row, Y, Xv, Yv, hist, epoch)
+        elapsed = prior_s + time.perf_counter() - t0
+        if progress is not None:
+            fitted = int((hist["train_acc"][:, :epoch + 1] == 1.0).any(1).sum())  # at a measured epoch
+            progress(epoch + 1, c.epochs, fitted, M, elapsed)
+        if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s and epoch + 1 < c.epochs:
+            _save(checkpoint, fingerprint, model, opt, hist, epoch + 1, elapsed)
+            last_save = time.perf_counter()
+    wall = prior_s + time.perf_counter() - t0
+    norms = sum(p.detach().double().reshape(M, -1).pow(2).sum(1) for p in model.parameters()).sqrt().cpu().numpy()
+    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "group_size": M, "epochs_run": c.epochs}
+    results = []
+    for m, r in enumerate(runs):
+        history = {k: v[m].copy() for k, v in hist.items()}
+        perfect = np.flatnonzero(history["train_acc"] == 1.0)
+        measures = {"final_train_acc": float(history["train_acc"][-1]),
+                    "best_val_acc": float(np.nanmax(history["val_acc"]))}
+        results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
+                                 prepared[m][2], float(norms[m]), wall / M, info, measures))
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return results
+
+
+@torch.no_grad()
+def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=2**28):
+    """Training accuracy and loss on each model's own clean training set, and validation accuracy,
+    in chunks of examples whose first activation (M models x channels x H x W) stays under
+    `max_floats` (1 GiB in float32; the full tier's 260 CNNs at 28x28 would need 26 GiB for 500)."""
+    model.eval()
+    M = Y.shape[0]
+    chunk = max(1, max_floats // (M * model.channels * X.shape[-2] * X.shape[-1]))
+    correct, losses = [], []
+    for s in range(0, Y.shape[1], chunk):
+        logits = model(X[row, s:s + chunk])  # (M, c, K)
+        y = Y[:, s:s + chunk]
+        correct.append(logits.argmax(-1) == y)
+        losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(M, -1))
+    hist["train_acc"][:, epoch] = torch.cat(correct, 1).double().mean(1).cpu().numpy()
+    hist["train_loss"][:, epoch] = torch.cat(losses, 1).double().mean(1).cpu().numpy()
+    hits = torch.zeros(M, device=X.device, dtype=torch.float64)
+    for s in range(0, len(Yv), chunk):
+        xv = Xv[s:s + chunk].expand(M, *Xv[s:s + chunk].shape)  # (M, c, C, H, W), shared examples
+        hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
+    hist["val_acc"][:, epoch] = (hits / len(Yv)).cpu().numpy()
+
+
+def _save(path: Path, fingerprint, model, opt, hist, epoch, elapsed):
+    state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(model.parameters())}
+    state.update({f"momentum{i}": opt.state[p]["momentum_buffer"].cpu().numpy()
+                  for i, p in enumerate(model.parameters()) if opt.state[p].get("momentum_buffer") is not None})
+    state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed), **state)
+    os.replace(tmp, path)
+
+
+def _resume(path: Path, fingerprint, model, opt, hist) -> tuple[int, float]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return 0, 0.0
+            epoch = int(z["epoch"])
+            with torch.no_grad():
+                for i, p in enumerate(model.parameters()):
+                    p.copy_(torch.from_numpy(z[f"param{i}"]))
+                    if f"momentum{i}" in z:
+                        opt.state[p]["momentum_buffer"] = torch.from_numpy(z[f"momentum{i}"]).to(p)
+            for k in hist:
+                hist[k][:, :epoch] = z[f"hist_{k}"]
+            return epoch, float(z["elapsed"])
+    except (OSError, KeyError, ValueError, RuntimeError):  # a torn or foreign file: start over
+        return 0, 0.0
