@@ -1,0 +1,193 @@
+"""Claim C4 (paper Fig. 3 right): dropout hinders the fitting of random labels while keeping
+generalization on real data, better than input dropout, Gaussian input noise and weight decay.
+
+"For appropriately tuned explicit regularization, e.g. dropout, we can degrade DNN training
+performance on noise datasets without compromising generalization on real data." Fig. 3 right
+plots, per regularizer and over its strengths, the training accuracy on random labels (x) against
+the validation accuracy on real labels (y): "higher curves indicate better performance overall;
+flat curves indicate that the regularizer differentially targets memorization"; dropout is "most
+able to hinder memorization without reducing the model's ability to learn".
+
+Design (settings in harness/tiers.py, `Regularization`; model in harness/cnn.py): a small
+AlexNet-style CNN (Zhang et al. 2017) trained for a fixed number of epochs, once on random labels
+(x: training accuracy at the last epoch) and once on real labels (y: best validation accuracy over
+the measured epochs), for every regularizer and strength; strength 0, the unregularized model, is
+the first point of every curve. Seed s has the same subset, initialisation, data order and
+regularizer noise in every condition, so seeds are paired blocks. As in the paper, the two
+coordinates of a point come from two different networks (one per label condition): a point says
+what one regularizer setting does to each task, not how one network trades them off.
+
+Statistic, per seed and regularizer: the real-label validation accuracy retained where the curve
+first pushes random-label training accuracy below LEVEL = 50% (linear interpolation between the two
+strengths around the crossing); a regularizer that never gets there within its range scores -inf
+(it cannot hinder memorization that much), and none scores if the unregularized model itself stays
+below LEVEL (the comparison would be empty: NOTES.md pitfall).
+
+Decision rules, fixed before running (alpha = 0.05; 8 seeds smoke, 5 full):
+- "dropout ranks first": for each other regularizer, dropout's score is higher in more seeds than
+  chance (exact one-sided binomial test against 1/2, minimum share 0.8), the three combined as an
+  intersection-union test.
+- "dropout degrades random-label fitting without compromising real-label generalization": where
+  dropout's curve first pushes random-label fit below LEVEL, the real-label validation accuracy has
+  lost a smaller share of its gain over chance (1/classes) than random-label fit has, in more seeds
+  than chance (same test, minimum share 0.8). Revised after the first smoke run, on the same runs:
+  the rule stated first compared absolute drops at dropout's strongest strength (0.9), where both
+  tasks collapse to chance (random-label fit 13%, real-label accuracy 10%), so it held for any
+  regularizer that stops all learning (measured: 8 of 8 seeds, p 0.004) and said nothing.
+Negative controls, must not pass: the same tests with dropout replaced by an independent replicate
+of its whole curve (seeds shifted by 10^9) against dropout itself: the replicate ranks above
+dropout; the replicate's real-label loss share is below dropout's.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from harness import report, stats
+
+PAPER_DATASET = "cifar10"
+ALPHA = 0.05
+LEVEL = 0.5  # random-label training accuracy below which memorization counts as hindered
+MIN_SHARE = 0.8  # share of seeds that must agree
+REPLICATE = 10**9  # seed offset of the independent replicate of the dropout curve (negative controls)
+TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+
+
+@dataclass
+class Sweep:
+    tier: str
+    dataset: str
+    strengths: dict[str, tuple[float, ...]]  # curve -> strengths, 0 first; "dropout, replicate" included
+    random_fit: dict[str, np.ndarray]  # curve -> (seeds, points) random-label training accuracy, last epoch
+    real_val: dict[str, np.ndarray]  # curve -> (seeds, points) real-label best validation accuracy
+    chance: float  # accuracy of guessing, 1 / classes
+    compute_s: float
+
+    def score(self, curve: str) -> np.ndarray:
+        """(seeds,) real-label validation accuracy where random-label fit first drops below LEVEL."""
+        return np.array([retained(x, y, LEVEL) for x, y in zip(self.random_fit[curve], self.real_val[curve])])
+
+    def describe(self, curve: str) -> str:
+        x, y = self.random_fit[curve].mean(0), self.real_val[curve].mean(0)
+        points = ", ".join(f"{s:g}: {a:.0%}/{b:.1%}" for s, a, b in zip(self.strengths[curve], x, y))
+        return f"{curve} (strength: random-label train acc / real-label val acc, means) {points}"
+
+
+def retained(x: np.ndarray, y: np.ndarray, level: float) -> float:
+    """y interpolated where x first falls below `level` along the strengths; -inf if it never does,
+    NaN if x starts below it (no memorization to hinder)."""
+    if x[0] < level:
+        return float("nan")
+    for j in range(1, len(x)):
+        if x[j] < level:
+            t = (x[j - 1] - level) / (x[j - 1] - x[j])
+            return float(y[j - 1] + t * (y[j] - y[j - 1]))
+    return float("-inf")
+
+
+def sweep(claims, tier: str) -> Sweep:
+    def compute():
+        name = claims.dataset_name(PAPER_DATASET)
+        ds = claims.dataset(name)
+        rg = claims.tier(tier).regularization
+        base = dataclasses.replace(rg.run, dataset=name)
+        seeds = claims.seeds(tier, default=rg.seeds)
+        curves = {reg: ((0.0, *levels), reg, 0) for reg, levels in rg.strengths}
+        curves["dropout, replicate"] = (curves["dropout"][0], "dropout", REPLICATE)
+        runs = {(curve, labels, j, s): dataclasses.replace(base, labels=labels, regularizer=reg if st else "none",
+                                                           strength=st, seed=s + off)
+                for curve, (levels, reg, off) in curves.items() for labels in ("real", "random")
+                for j, st in enumerate(levels) for s in seeds}
+        unique = list(dict.fromkeys(runs.values()))
+        done = dict(zip(unique, claims.train(unique, ds, f"regularization, {tier}, {name}, {len(unique)} CNNs")))
+
+        def table(curve, labels, measure):
+            return np.array([[done[runs[(curve, labels, j, s)]].measures[measure] for j in range(len(curves[curve][0]))]
+                             for s in seeds])
+        out = Sweep(tier, name, {c: v[0] for c, v in curves.items()},
+                    {c: table(c, "random", "final_train_acc") for c in curves},
+                    {c: table(c, "real", "best_val_acc") for c in curves}, 1 / ds.num_classes,
+                    sum(r.wall_s for r in done.values()))
+        plot(out, claims.figure(tier, name, "fig3_regularization.png"), base)
+        return out
+    return claims.memo(("regularization", tier), compute)
+
+
+def plot(s: Sweep, path, base):
+    fig, ax = report.new_figure(figsize=(6.4, 4.8))
+    for curve in s.strengths:
+        x, y = s.random_fit[curve].mean(0), s.real_val[curve].mean(0)
+        line, = ax.plot(x, y, marker="o", label=curve, linestyle="--" if "replicate" in curve else "-")
+        for st, a, b in zip(s.strengths[curve][1:], x[1:], y[1:]):
+            ax.annotate(f"{st:g}", (a, b), fontsize=7, color=line.get_color(), xytext=(3, 3), textcoords="offset points")
+    ax.axvline(LEVEL, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xlabel="training accuracy on random labels (last epoch)", ylabel="best validation accuracy on real labels")
+    n = next(iter(s.random_fit.values())).shape[0]
+    ax.set_title(f"Regularizers, {s.dataset}, {base.n_train} examples, CNN {base.channels} filters, "
+                 f"means over {n} seeds", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    report.save_figure(fig, path)
+
+
+def beats(a: np.ndarray, b: np.ndarray) -> stats.Verdict:
+    """Share of seeds with a > b (-inf loses to any number; a NaN comparison counts against)."""
+    return stats.share_test(a > b, alpha=ALPHA, min_share=MIN_SHARE)
+
+
+def smoke_xfail(measured: str):
+    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+        f"C4 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 256 examples, 8-filter CNN): {measured}"))])
+
+
+@pytest.mark.parametrize("tier", [smoke_xfail(
+    "dropout keeps the most real-label validation accuracy where random-label fit drops below 50% on average "
+    "(71.1% against input dropout 69.6%, Gaussian noise 69.2%, weight decay 68.1%), but not in enough seeds: it "
+    "beats input dropout in 5/8 (p 0.36), Gaussian noise in 5/8 (p 0.36), weight decay in 6/8 (p 0.14); an "
+    "independent replicate of the dropout curve scores 72.0%, so the gaps are within seed noise at this scale. "
+    "Over --base-seed 0..4 it fails at all 5: dropout's mean score is first at 3 (0, 3, 4), tied at 2, third at 1; "
+    "it beats weight decay in 5-7 of 8 seeds at each (p 0.035 at 2 and 3)"),
+    TIERS[1]])
+def test_dropout_hinders_memorization_best(tier, claims, decide):
+    """C4: among the four regularizers, dropout keeps the most real-label validation accuracy where it
+    pushes random-label training accuracy below 50%."""
+    s = sweep(claims, tier)
+    d = s.score("dropout")
+    others = [r for r in s.strengths if r not in ("dropout", "dropout, replicate")]
+    claim = stats.all_of([beats(d, s.score(r)) for r in others], "dropout's score above each other regularizer's")
+    control = beats(s.score("dropout, replicate"), d)
+    scores = "; ".join(f"{c}: {np.mean(s.score(c)):.3f} (per seed {np.round(s.score(c), 3).tolist()})"
+                       for c in s.strengths)
+    note = (f"real-label val acc retained where random-label fit first drops below {LEVEL:.0%}, mean over seeds "
+            f"(-inf: never drops below within the range): {scores}. Curves: "
+            + " | ".join(s.describe(c) for c in s.strengths if "replicate" not in c)
+            + ". Both coordinates of a point come from different networks (one per label condition).")
+    decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           control_note=f"an independent replicate of the dropout curve against dropout; {s.describe('dropout, replicate')}")
+
+
+def lost_share(s: Sweep, curve: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds,) shares of their gain over chance that random-label fit and real-label validation
+    accuracy have lost where the curve first pushes random-label fit below LEVEL."""
+    x0, y0 = s.random_fit[curve][:, 0], s.real_val[curve][:, 0]
+    return (x0 - LEVEL) / (x0 - s.chance), (y0 - s.score(curve)) / (y0 - s.chance)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_dropout_hinders_random_labels_more_than_real(tier, claims, decide):
+    """C4: where dropout pushes random-label training accuracy below 50%, real-label validation
+    accuracy has lost a smaller share of its gain over chance than random-label fit has."""
+    s = sweep(claims, tier)
+    fit_lost, val_lost = lost_share(s, "dropout")
+    rep_lost = lost_share(s, "dropout, replicate")[1]
+    claim = beats(fit_lost, val_lost)
+    control = beats(val_lost, rep_lost)
+    note = (f"where dropout first pushes random-label fit below {LEVEL:.0%}, means over seeds: random-label fit "
+            f"lost {np.mean(fit_lost):.0%} of its gain over chance, real-label val acc {np.mean(val_lost):.0%} "
+            f"(per seed {np.round(val_lost, 2).tolist()}); the two come from different networks")
+    decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           control_note=f"real-label share lost by the replicate dropout curve ({np.mean(rep_lost):.0%}) against "
+                        f"dropout's ({np.mean(val_lost):.0%})")
