@@ -1,9 +1,10 @@
 """Harness for the claims suite of "Deep Nets Don't Learn via Memorization".
 
 Modules: `data` (datasets as whole tensors, subsets, noise), `models` (batched MLP),
-`train` (batched SGD across seeds and conditions), `store` (result store), `stats`
-(decisions), `tiers` (smoke/full settings), `report` (tables and figures), `bench`
-(speed against the idiomatic loop: `python -m harness.bench`).
+`train` (batched SGD across seeds and conditions), `cnn` (batched CNN with the regularizers of
+claim C4), `sharpness` (top Hessian eigenvalue), `store` (result store), `stats` (decisions),
+`tiers` (smoke/full settings), `report` (tables and figures), `bench` (speed against the
+idiomatic loop: `python -m harness.bench`).
 """
 import hashlib
 from pathlib import Path
@@ -12,12 +13,16 @@ from pathlib import Path
 HARNESS_VERSION = "1"
 
 
-def code_fingerprint() -> str:
-    """Hash of the modules that decide what a training run computes, also part of every store key,
-    so an edit to them can never be answered from stale stored runs (a forgotten version bump)."""
+MLP_CODE = ("__init__.py", "data.py", "models.py", "train.py", "sharpness.py")
+CNN_CODE = ("__init__.py", "data.py", "train.py", "cnn.py")
+
+
+def code_fingerprint(files: tuple[str, ...] = MLP_CODE) -> str:
+    """Hash of the modules that decide what a training run computes (MLP runs by default, CNN runs
+    with CNN_CODE), also part of every store key, so an edit to them can never be answered from
+    stale stored runs (a forgotten version bump)."""
     here = Path(__file__).parent
-    blob = b"".join((here / f).read_bytes() for f in ("__init__.py", "data.py", "models.py", "train.py", "sharpness.py"))
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return hashlib.sha256(b"".join((here / f).read_bytes() for f in files)).hexdigest()[:16]
 
 
 def derive_seed(*parts) -> int:

@@ -5,8 +5,7 @@
 
 Two kinds of run share the store: MLP runs (`RunConfig`, trained by `train.train_group`) and CNN
 runs (`CNNConfig`, `cnn.train_cnn_group`); both come back as `RunResult`. Keys also hash the code of
-the modules that decide what a run computes: `code_fingerprint()` for the MLP (its keys are
-unchanged since CNN runs joined), the same hash over data.py, train.py and cnn.py for the CNN.
+the modules that decide what a run computes (`code_fingerprint`), each kind over its own modules.
 One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
 npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
 rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import HARNESS_VERSION, cnn, code_fingerprint
+from . import CNN_CODE, HARNESS_VERSION, cnn, code_fingerprint
 from .cnn import CNNConfig, train_cnn_group
 from .data import Dataset
 from .train import METRICS, Progress, RunConfig, RunResult, train_group
@@ -35,10 +34,7 @@ from .train import METRICS, Progress, RunConfig, RunResult, train_group
 Config = RunConfig | CNNConfig
 
 _CODE = code_fingerprint()
-# The CNN's own code hash, computed here rather than by a new argument to code_fingerprint: any
-# edit to harness/__init__.py would change every MLP key, since that file is part of their hash.
-_CNN_CODE = hashlib.sha256(b"".join(
-    (Path(__file__).parent / f).read_bytes() for f in ("__init__.py", "data.py", "train.py", "cnn.py"))).hexdigest()[:16]
+_CNN_CODE = code_fingerprint(CNN_CODE)
 
 
 def _code(run: Config) -> str:
