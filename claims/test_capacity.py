@@ -12,6 +12,9 @@ examples everywhere. Two replicates of real data with independent seeds (offsets
 serve the negative control. A run trains until 100% training accuracy or its epoch budget and is
 validated every val_every epochs and where it ends. Per run: the best validation accuracy, the
 maximum over its validation checks (for random labels it comes early, before the noise is fitted).
+A known bias: runs that fit late (narrow, noisy) are checked more often, and a maximum over more
+noisy checks reads higher, which if anything flattens the curves over width; the full tier checks
+every epoch, the smoke tier every 5 epochs and where a run ends.
 
 Convergence (NOTES.md: with a short budget, capacity and training speed are confounded): a run
 counts as converged if it reached 100% training accuracy, or if the last quarter of its epochs raised

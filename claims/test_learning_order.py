@@ -36,7 +36,7 @@ THRESHOLD = 0.9  # training accuracy a subset must reach to count as fitted
 FRACTION = 0.5  # share of the training examples that are noise
 CONDITIONS = ("randY", "randX", "sham")
 TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
-RANDX_SMOKE = pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+RANDX_SMOKE = pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "at smoke scale (Fashion-MNIST, base seed 0) Gaussian-noise inputs are memorized before the real "
     "examples are learned: the noise half reaches 90% training accuracy after 6-10 epochs, the clean half "
     "after 11-19 (ratio noise/clean 0.57, 0/8 seeds clean first, p 1). Random inputs are nearly orthogonal "

@@ -33,7 +33,12 @@ Decision rules, fixed before running (alpha = 0.05; 8 seeds smoke, 5 full):
   than chance (same test, minimum share 0.8). Revised after the first smoke run, on the same runs:
   the rule stated first compared absolute drops at dropout's strongest strength (0.9), where both
   tasks collapse to chance (random-label fit 13%, real-label accuracy 10%), so it held for any
-  regularizer that stops all learning (measured: 8 of 8 seeds, p 0.004) and said nothing.
+  regularizer that stops all learning (measured: 8 of 8 seeds, p 0.004) and said nothing. Still a
+  weak form: with random labels fitted near 100%, the random-label share lost at the crossing is
+  about 56% by construction, so this tests that real-label accuracy keeps more than about 44% of its
+  gain there; at smoke scale every regularizer does (it is not specific to dropout).
+If the unregularized model leaves random labels below LEVEL in any seed, both tests fail as
+inconclusive instead of deciding.
 Negative controls, must not pass: the same tests with dropout replaced by an independent replicate
 of its whole curve (seeds shifted by 10^9) against dropout itself: the replicate ranks above
 dropout; the replicate's real-label loss share is below dropout's.
@@ -133,13 +138,24 @@ def plot(s: Sweep, path, base):
     report.save_figure(fig, path)
 
 
+def memorized(s: Sweep) -> Sweep:
+    """`s`, after failing the test as inconclusive (not as the claim's verdict, so no xfail excuses it)
+    when the unregularized model left random labels below LEVEL in some seed: nothing to hinder."""
+    x0 = s.random_fit["dropout"][:, 0]
+    if (x0 < LEVEL).any():
+        pytest.fail(f"C4 inconclusive: without regularization random labels reached only {np.round(x0, 2).tolist()} "
+                    f"training accuracy (needs >= {LEVEL:.0%} in every seed); train longer or on fewer examples",
+                    pytrace=False)
+    return s
+
+
 def beats(a: np.ndarray, b: np.ndarray) -> stats.Verdict:
     """Share of seeds with a > b (-inf loses to any number; a NaN comparison counts against)."""
     return stats.share_test(a > b, alpha=ALPHA, min_share=MIN_SHARE)
 
 
 def smoke_xfail(measured: str):
-    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
         f"C4 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 256 examples, 8-filter CNN): {measured}"))])
 
 
@@ -154,7 +170,7 @@ def smoke_xfail(measured: str):
 def test_dropout_hinders_memorization_best(tier, claims, decide):
     """C4: among the four regularizers, dropout keeps the most real-label validation accuracy where it
     pushes random-label training accuracy below 50%."""
-    s = sweep(claims, tier)
+    s = memorized(sweep(claims, tier))
     d = s.score("dropout")
     others = [r for r in s.strengths if r not in ("dropout", "dropout, replicate")]
     claim = stats.all_of([beats(d, s.score(r)) for r in others], "dropout's score above each other regularizer's")
@@ -180,7 +196,7 @@ def lost_share(s: Sweep, curve: str) -> tuple[np.ndarray, np.ndarray]:
 def test_dropout_hinders_random_labels_more_than_real(tier, claims, decide):
     """C4: where dropout pushes random-label training accuracy below 50%, real-label validation
     accuracy has lost a smaller share of its gain over chance than random-label fit has."""
-    s = sweep(claims, tier)
+    s = memorized(sweep(claims, tier))
     fit_lost, val_lost = lost_share(s, "dropout")
     rep_lost = lost_share(s, "dropout, replicate")[1]
     claim = beats(fit_lost, val_lost)

@@ -117,7 +117,7 @@ def check_trend(kind: str, tier, claims, decide):
 
 
 def smoke_xfail(measured: str):
-    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, reason=(
+    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
         f"C3 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 500 examples, 2x128, lr 0.1): {measured}"))])
 
 
