@@ -43,6 +43,7 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.tiers import tier_params
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -52,7 +53,6 @@ MIN_SHARE = 0.8  # share of seeds for the two plateau parts
 MAX_UNCONVERGED = 0.05  # share of a noise type's runs; above it the test is inconclusive
 REPLICATE = 10**9  # seed offset of each independent real-data replicate (negative control)
 KINDS = ("randX", "randY")
-TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
 
 
 @dataclass
@@ -157,9 +157,7 @@ SMOKE_REASONS = {
         "(80%: 0.42/0.42/0.47/0.47/0.41) and 80% noise loses 0.058 from 128 to 256 units. Over --base-seed 0..4 "
         "the trend holds at none (rho -0.13 to 0.44, p >= 0.06)"),
 }
-PARAMS = [pytest.param("smoke", kind, marks=[pytest.mark.smoke, pytest.mark.xfail(
-              strict=True, raises=AssertionError, reason=SMOKE_REASONS[kind])]) for kind in KINDS]
-PARAMS += [pytest.param("full", kind, marks=pytest.mark.full) for kind in KINDS]
+PARAMS = [p for kind in KINDS for p in tier_params(kind, smoke_fails=SMOKE_REASONS[kind])]
 
 
 @pytest.mark.parametrize("tier, kind", PARAMS)

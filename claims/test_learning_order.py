@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.tiers import tier_params
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -35,13 +36,13 @@ MIN_RATIO = 1.2  # the noise subset needs >= 20% more epochs than the clean subs
 THRESHOLD = 0.9  # training accuracy a subset must reach to count as fitted
 FRACTION = 0.5  # share of the training examples that are noise
 CONDITIONS = ("randY", "randX", "sham")
-TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
-RANDX_SMOKE = pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+TIERS = tier_params()
+RANDX_TIERS = tier_params(smoke_fails=(
     "at smoke scale (Fashion-MNIST, base seed 0) Gaussian-noise inputs are memorized before the real "
     "examples are learned: the noise half reaches 90% training accuracy after 6-10 epochs, the clean half "
     "after 11-19 (ratio noise/clean 0.57, 0/8 seeds clean first, p 1). Random inputs are nearly orthogonal "
     "in 784 dimensions and so easy to fit, as C2b shows; the paper's extended version measures the order "
-    "with label noise, which does reproduce (test above)"))])
+    "with label noise, which does reproduce (test above)"))
 
 
 @dataclass
@@ -109,7 +110,7 @@ def test_real_examples_are_fitted_before_random_labels(tier, claims, decide):
     check_clean_first("randY", tier, claims, decide)
 
 
-@pytest.mark.parametrize("tier", [RANDX_SMOKE, TIERS[1]])
+@pytest.mark.parametrize("tier", RANDX_TIERS)
 def test_real_examples_are_fitted_before_random_inputs(tier, claims, decide):
     """C5, randX: with half the inputs Gaussian noise, the clean half reaches 90% training accuracy first."""
     check_clean_first("randX", tier, claims, decide)

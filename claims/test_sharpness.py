@@ -29,13 +29,13 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.tiers import tier_params
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
 MIN_RHO = 0.5  # mean Spearman rho of sharpness against noise level
 REPLICATE = 10**9  # seed offset of each independent real-data replicate (negative control)
-TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
 
 
 @dataclass
@@ -116,24 +116,22 @@ def check_trend(kind: str, tier, claims, decide):
            control_note=f"real data and two independent replicates; {s.describe('control')}")
 
 
-def smoke_xfail(measured: str):
-    return pytest.param("smoke", marks=[pytest.mark.smoke, pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        f"C3 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 500 examples, 2x128, lr 0.1): {measured}"))])
+SMOKE = "C3 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 500 examples, 2x128, lr 0.1): "
 
 
-@pytest.mark.parametrize("tier", [smoke_xfail(
+@pytest.mark.parametrize("tier", tier_params(smoke_fails=SMOKE + (
     "the mean top eigenvalue is 7.9 on real data, 7.9 at 50% and 13 at 100% Gaussian inputs (weight norms "
     "21.4, 21.3, 20.6), rising in 4 of 5 seeds but not significantly: Page's L mean rho 0.5, p 0.08. Borderline at this "
-    "scale: over --base-seed 0..4 it holds at 3 (1, 2, 4: rho 0.7-0.8, p 0.007-0.018)"), TIERS[1]])
+    "scale: over --base-seed 0..4 it holds at 3 (1, 2, 4: rho 0.7-0.8, p 0.007-0.018)")))
 def test_sharpness_rises_with_input_noise(tier, claims, decide):
     """C3, randX: the top Hessian eigenvalue at 100% training accuracy grows with the share of Gaussian inputs."""
     check_trend("randX", tier, claims, decide)
 
 
-@pytest.mark.parametrize("tier", [smoke_xfail(
+@pytest.mark.parametrize("tier", tier_params(smoke_fails=SMOKE + (
     "the mean top eigenvalue falls from 7.9 (real) to 7.9 (50%) and 6.6 (100% random labels) while the "
     "weight norm grows from 21.4 to 24.8 and 26.5 (cross-entropy sharpness shrinks as weights grow); "
-    "Page's L mean rho -0.2, p 0.78; it fails at all of --base-seed 0..4 (mean rho -0.5 to 0.1)"), TIERS[1]])
+    "Page's L mean rho -0.2, p 0.78; it fails at all of --base-seed 0..4 (mean rho -0.5 to 0.1)")))
 def test_sharpness_rises_with_label_noise(tier, claims, decide):
     """C3, randY: the top Hessian eigenvalue at 100% training accuracy grows with the share of random labels."""
     check_trend("randY", tier, claims, decide)

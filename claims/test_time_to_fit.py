@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.tiers import tier_params
 from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
@@ -47,7 +48,7 @@ CONDITIONS = {  # name: (noise, fraction, seed offset)
     "randX": ("randX", 1.0, 0),
     "real, replicate": ("none", 0.0, REPLICATE),
 }
-TIERS = [pytest.param("smoke", marks=pytest.mark.smoke), pytest.param("full", marks=pytest.mark.full)]
+TIERS = tier_params()
 
 
 @dataclass

@@ -16,8 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from .cnn import CNNConfig
 from .train import RunConfig
+
+
+def tier_params(*values, smoke_fails: str = "") -> list:
+    """A claim test's `tier` parametrization: its smoke and its full variant, each with its marker,
+    and `values` after the tier (e.g. a noise kind). `smoke_fails`, the measured numbers, records a
+    claim that does not reproduce at smoke scale as a strict xfail that expects only the claim's own
+    AssertionError, so a passing negative control, missing data or a crash still fail."""
+    smoke = [pytest.mark.smoke]
+    if smoke_fails:
+        smoke.append(pytest.mark.xfail(strict=True, raises=AssertionError, reason=smoke_fails))
+    return [pytest.param("smoke", *values, marks=smoke), pytest.param("full", *values, marks=pytest.mark.full)]
 
 
 @dataclass(frozen=True)
