@@ -19,3 +19,16 @@ def tiny_dataset(n_train=200, n_val=100, side=4, classes=3, seed=0) -> Dataset:
 def tiny_run(**overrides) -> RunConfig:
     base = dict(dataset="tiny", n_train=60, n_val=30, width=16, lr=0.2, batch_size=16, max_epochs=6)
     return RunConfig(**{**base, **overrides})
+
+
+class Interrupted(Exception):
+    """Stands for a process killed during training (resume tests)."""
+
+
+def interrupt_at(epoch: int):
+    """A progress callback that interrupts training when it reports `epoch`, i.e. before that epoch
+    is checkpointed: the checkpoint then holds epoch - 1."""
+    def progress(reported, *_):
+        if reported == epoch:
+            raise Interrupted
+    return progress

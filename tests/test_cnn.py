@@ -11,7 +11,7 @@ import harness.store as store_mod
 from harness import torch_generator
 from harness.cnn import BatchedCNN, CNNConfig, local_response_norm, train_cnn_group
 from harness.store import Store, run_key
-from tests.helpers import tiny_dataset, tiny_run
+from tests.helpers import Interrupted, interrupt_at, tiny_dataset, tiny_run
 
 
 def tiny_cnn(**overrides) -> CNNConfig:
@@ -111,16 +111,8 @@ def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
     runs = [tiny_cnn(seed=s, regularizer="dropout", strength=0.3, epochs=4) for s in (0, 1)]
     straight = train_cnn_group(runs, ds)
     ckpt = tmp_path / "group.ckpt.npz"
-
-    class Killed(Exception):
-        pass
-
-    def kill_at_epoch_3(epoch, *_):
-        if epoch == 3:  # reported before epoch 3 is checkpointed: the file holds epoch 2
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_cnn_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=kill_at_epoch_3)
+    with pytest.raises(Interrupted):  # the file holds epoch 2
+        train_cnn_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt_at(3))
     seen = []
     resumed = train_cnn_group(runs, ds, checkpoint=ckpt, progress=lambda epoch, *_: seen.append(epoch))
     assert seen[0] == 3 and not ckpt.exists()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.train import RunConfig, epoch_order, prepare, train_group, validation_set
-from tests.helpers import tiny_dataset, tiny_run
+from tests.helpers import Interrupted, interrupt_at, tiny_dataset, tiny_run
 
 
 def reference_run(run: RunConfig, ds, init_weights, dtype=torch.float64):
@@ -163,16 +163,8 @@ def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
     runs = [tiny_run(seed=s, stop_when_fitted=False, max_epochs=6) for s in (0, 1)]
     straight = train_group(runs, ds)
     ckpt = tmp_path / "group.ckpt.npz"
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_epoch_3(epoch, *_):
-        if epoch == 4:  # reported before epoch 4 is checkpointed: the file holds epoch 3
-            raise Killed
-
-    with pytest.raises(Killed):
-        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=kill_after_epoch_3)
+    with pytest.raises(Interrupted):  # the file holds epoch 3
+        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt_at(4))
     assert ckpt.exists()
     seen = []
     resumed = train_group(runs, ds, checkpoint=ckpt, progress=lambda epoch, *_: seen.append(epoch))
@@ -192,13 +184,8 @@ def test_a_group_resumes_after_some_runs_have_left_the_batch(tmp_path):
     kill_at = straight[0].epochs_to_fit + 2
     assert straight[0].fitted and straight[1].epochs_run > kill_at  # the first run leaves the batch early
     ckpt = tmp_path / "group.ckpt.npz"
-
-    def kill(epoch, *_):
-        if epoch == kill_at:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=kill)
+    with pytest.raises(Interrupted):
+        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt_at(kill_at))
     resumed = train_group(runs, ds, checkpoint=ckpt)
     for a, b in zip(straight, resumed):
         assert (a.fitted, a.epochs_to_fit, a.weight_norm) == (b.fitted, b.epochs_to_fit, b.weight_norm)
