@@ -2,13 +2,21 @@
 
 Inputs are arrays over seeds (blocks) or (seeds x settings); seeds are paired blocks wherever the
 design allows. Intervals come from a percentile bootstrap over seeds with an explicit
-`numpy.random.Generator`, so a verdict is reproducible. A verdict passes only if its p-value is
-below alpha *and* its effect reaches the minimum effect stated before the run.
+`numpy.random.Generator`, so a verdict is reproducible.
+
+Every verdict has one of three outcomes (`Verdict.outcome`):
+- "holds": the one-sided test in the claimed direction gives p < alpha *and* the effect reaches the
+  minimum effect stated before the run (`Verdict.passed`);
+- "contradicted": the same test in the opposite direction gives p < alpha (`Verdict.p_reverse`),
+  e.g. noise fitted significantly *before* real data;
+- "not shown": neither (underpowered, or an effect smaller than the minimum).
+A p-value outside [0, 1] or NaN raises: a broken statistic never decides silently.
 
 Few seeds bound the p-values: an exact one-sided sign test over 5 blocks cannot go below
-1/32 = 0.031, Page's L with 5 blocks and 3 settings not below 1.3e-4 (NOTES.md). Within one claim,
+1/32 = 0.031, Page's L with 5 blocks and 3 settings not below 1.3e-4 (docs/design.md). Within one claim,
 a conjunction ("faster than A and than B") is an intersection-union test (p = max of the parts, no
-correction needed); a family of alternatives ("any of") uses Holm.
+correction needed), which is contradicted when any part is (Bonferroni over the parts' reverse
+p-values); a family of alternatives ("any of") uses Holm.
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+OUTCOMES = ("holds", "contradicted", "not shown")
 
 @dataclass(frozen=True)
 class Verdict:
@@ -30,18 +39,38 @@ class Verdict:
     interval: tuple[float, float]  # 95% interval of the effect
     min_effect: float  # the effect must reach this (stated before the run)
     n: int  # blocks (seeds)
-    passed: bool
+    passed: bool  # outcome == "holds"
+    p_reverse: float  # p of the same test in the opposite direction
+    outcome: str  # holds | contradicted | not shown (module docstring)
     details: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.outcome not in OUTCOMES or self.passed != (self.outcome == "holds"):
+            raise ValueError(f"inconsistent verdict: outcome {self.outcome!r}, passed {self.passed}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-def _verdict(test, statistic, p, alpha, effect, effect_name, interval, min_effect, n, details) -> Verdict:
-    p = float(min(max(p, 0.0), 1.0))
+def checked_p(p) -> float:
+    """`p` as a float, or ValueError when it is NaN or outside [0, 1] (beyond float rounding)."""
+    p = float(p)
+    if not -1e-12 <= p <= 1 + 1e-9:  # also false for NaN
+        raise ValueError(f"p-value {p!r} is not a probability: the statistic behind it is broken")
+    return min(max(p, 0.0), 1.0)
+
+
+def outcome(passed: bool, p_reverse: float, alpha: float) -> str:
+    return "holds" if passed else "contradicted" if p_reverse < alpha else "not shown"
+
+
+def _verdict(test, statistic, p, alpha, effect, effect_name, interval, min_effect, n, details, *,
+             p_reverse: float) -> Verdict:
+    p, p_reverse = checked_p(p), checked_p(p_reverse)
     passed = bool(p < alpha and effect >= min_effect)
     return Verdict(test, float(statistic), p, alpha, float(effect), effect_name,
-                   (float(interval[0]), float(interval[1])), min_effect, int(n), passed, details)
+                   (float(interval[0]), float(interval[1])), min_effect, int(n), passed, p_reverse,
+                   outcome(passed, p_reverse, alpha), details)
 
 
 def bootstrap_interval(values, statistic, rng: np.random.Generator, level: float = 0.95,
@@ -73,39 +102,45 @@ def censored_sign_test(slow, fast, slow_censored, fast_censored, *, alpha: float
     budget; two censored runs are undetermined. Statistic: the number of seeds where slow > fast
     is known; ties and undetermined seeds count against H1 (conservative). p: exact one-sided
     binomial tail with probability 1/2 over all seeds. Effect: geometric mean of slow/fast over
-    seeds (censored values enter at the budget, so a censored slow run makes it a lower bound)."""
+    seeds (censored values enter at the budget, so a censored slow run makes it a lower bound).
+    Reverse: the same count for seeds where fast > slow is known."""
     slow, fast = np.asarray(slow, float), np.asarray(fast, float)
     sc, fc = np.asarray(slow_censored, bool), np.asarray(fast_censored, bool)
     n = len(slow)
     if not (len(fast) == len(sc) == len(fc) == n) or n == 0:
         raise ValueError("slow, fast and their censoring flags must be non-empty and of one length")
     support = np.where(sc & fc, False, np.where(sc, True, np.where(fc, False, slow > fast)))
-    k = int(support.sum())
+    against = np.where(sc & fc, False, np.where(fc, True, np.where(sc, False, fast > slow)))
+    k, k_against = int(support.sum()), int(against.sum())
     p = stats.binomtest(k, n, 0.5, alternative="greater").pvalue
     ratios = slow / fast
     return _verdict("exact one-sided sign test, censoring-aware", k, p, alpha, _geomean(ratios),
                     "geometric-mean ratio slow/fast", bootstrap_interval(ratios, _geomean, rng), min_ratio, n,
-                    {"supporting_seeds": k, "slow": slow.tolist(), "fast": fast.tolist(),
-                     "slow_censored": sc.tolist(), "fast_censored": fc.tolist()})
+                    {"supporting_seeds": k, "opposing_seeds": k_against, "slow": slow.tolist(),
+                     "fast": fast.tolist(), "slow_censored": sc.tolist(), "fast_censored": fc.tolist()},
+                    p_reverse=stats.binomtest(k_against, n, 0.5, alternative="greater").pvalue)
 
 
 def share_test(successes, *, alpha: float, min_share: float, null_share: float = 0.5) -> Verdict:
     """H1: the probability that a seed succeeds exceeds `null_share` (exact one-sided binomial test).
 
-    Effect: the observed share of successful seeds, with its exact (Clopper-Pearson) 95% interval."""
+    Effect: the observed share of successful seeds, with its exact (Clopper-Pearson) 95% interval.
+    Reverse: the share is below `null_share` (e.g. random labels are fitted in fewer seeds than not)."""
     successes = np.asarray(successes, bool)
     n, k = len(successes), int(successes.sum())
     res = stats.binomtest(k, n, null_share, alternative="greater")
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")  # two-sided
     return _verdict(f"exact one-sided binomial test (H0: share <= {null_share})", k, res.pvalue, alpha,
-                    k / n, "share of seeds", (ci.low, ci.high), min_share, n, {"successes": successes.tolist()})
+                    k / n, "share of seeds", (ci.low, ci.high), min_share, n, {"successes": successes.tolist()},
+                    p_reverse=stats.binomtest(k, n, null_share, alternative="less").pvalue)
 
 
 def page_trend(data, *, alpha: float, min_effect: float, rng: np.random.Generator) -> Verdict:
     """H1: values increase along the settings (columns), seeds (rows) being blocks: Page's L test.
 
     data: (seeds, settings), settings ordered by the predicted increase. Effect: mean over seeds of
-    Spearman's rho between setting order and value (1 = perfectly increasing in every seed)."""
+    Spearman's rho between setting order and value (1 = perfectly increasing in every seed).
+    Reverse: Page's L on the settings in the opposite order (values decrease)."""
     data = np.asarray(data, float)
     n, k = data.shape
     if k < 3 or n < 2:
@@ -115,7 +150,8 @@ def page_trend(data, *, alpha: float, min_effect: float, rng: np.random.Generato
     rhos = np.array([stats.spearmanr(order, row).statistic if np.ptp(row) > 0 else 0.0 for row in data])
     return _verdict("Page's L trend test, seeds as blocks", res.statistic, res.pvalue, alpha, rhos.mean(),
                     "mean Spearman rho", bootstrap_interval(rhos, np.mean, rng), min_effect, n,
-                    {"rho_per_seed": rhos.tolist()})
+                    {"rho_per_seed": rhos.tolist()},
+                    p_reverse=stats.page_trend_test(data[:, ::-1], method="auto").pvalue)
 
 
 def holm(p_values) -> np.ndarray:
@@ -133,6 +169,7 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
 
     p = max of the parts' p-values (valid at level alpha with no multiplicity correction, because
     every part must reject); the reported effect and interval are those of the weakest part.
+    It is contradicted when any part is: p_reverse = Bonferroni over the parts' reverse p-values.
     All parts must share one alpha."""
     if not verdicts:
         raise ValueError("all_of needs at least one verdict")
@@ -140,7 +177,9 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
         raise ValueError("all_of: the parts use different alphas; decide them at one alpha")
     weakest = max(verdicts, key=lambda v: (v.p_value, -v.effect))
     worst_effect = min(verdicts, key=lambda v: v.effect - v.min_effect)
+    passed = all(v.passed for v in verdicts)
+    p_reverse = min(1.0, len(verdicts) * min(v.p_reverse for v in verdicts))
     return dataclasses.replace(
         worst_effect, test=f"intersection-union of {len(verdicts)}: {test}", statistic=weakest.statistic,
-        p_value=max(v.p_value for v in verdicts), passed=all(v.passed for v in verdicts),
-        details={"parts": [v.as_dict() for v in verdicts]})
+        p_value=max(v.p_value for v in verdicts), passed=passed, p_reverse=p_reverse,
+        outcome=outcome(passed, p_reverse, worst_effect.alpha), details={"parts": [v.as_dict() for v in verdicts]})

@@ -10,6 +10,8 @@ counting). (3) Bad input raises ValueError. Known defects, when there are any, a
 """
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import math
 from fractions import Fraction
@@ -314,8 +316,8 @@ def test_holm_matches_closed_bonferroni_reference(p):
     np.testing.assert_allclose(S.holm(p), holm_by_closed_bonferroni(p), rtol=1e-12, atol=0)
 
 
-def _part(p: float, effect: float, min_effect: float, alpha: float = ALPHA) -> S.Verdict:
-    return S._verdict("part", 0.0, p, alpha, effect, "effect", (effect, effect), min_effect, 5, {})
+def _part(p: float, effect: float, min_effect: float, alpha: float = ALPHA, p_reverse: float = 1.0) -> S.Verdict:
+    return S._verdict("part", 0.0, p, alpha, effect, "effect", (effect, effect), min_effect, 5, {}, p_reverse=p_reverse)
 
 
 PARTS = st.lists(st.tuples(st.one_of(st.sampled_from([0.0, 0.01, ALPHA, 0.1, 1.0]), st.floats(0.0, 1.0)),
@@ -355,16 +357,71 @@ def test_verdict_passes_only_if_p_below_alpha_and_effect_reaches_min_effect(succ
     assert v.passed == (v.p_value < v.alpha and v.effect >= v.min_effect)
 
 
-@pytest.mark.parametrize("p, effect, passed", [(ALPHA, 1.0, False), (0.049, 1.0, True), (0.049, 0.999, False),
-                                               (-0.5, 1.0, True), (1.5, 1.0, False)],
-                         ids=["p-equal-alpha-fails", "effect-equal-min-passes", "effect-below-min-fails",
-                              "negative-p-clipped", "p-above-one-clipped"])
+@pytest.mark.parametrize("p, effect, passed", [(ALPHA, 1.0, False), (0.049, 1.0, True), (0.049, 0.999, False)],
+                         ids=["p-equal-alpha-fails", "effect-equal-min-passes", "effect-below-min-fails"])
 def test_verdict_rule_is_strict_in_p_and_inclusive_in_effect(p, effect, passed):
-    """At the boundaries: p == alpha fails, effect == min_effect passes; p is clipped into [0, 1].
+    """At the boundaries: p == alpha fails, effect == min_effect passes.
 
-    Cannot check: NaN inputs (they fail because every comparison with NaN is false)."""
+    Cannot check: that the boundaries were stated before the run."""
     v = _part(p, effect, min_effect=1.0)
-    assert v.passed is passed and 0.0 <= v.p_value <= 1.0
+    assert v.passed is passed and v.outcome == ("holds" if passed else "not shown")
+
+
+@pytest.mark.parametrize("p", [-0.5, 1.5, float("nan"), -1e-6],
+                         ids=["negative", "above-one", "nan", "slightly-negative"])
+@pytest.mark.parametrize("which", ["p", "p_reverse"])
+def test_a_p_value_outside_zero_one_raises(p, which):
+    """A p-value (forward or reverse) that is NaN or outside [0, 1] is a broken statistic and raises,
+    instead of being clipped into a verdict; float rounding just above 1 is accepted as 1.
+
+    Cannot check: a wrong p-value that still lies in [0, 1] (the reference tests above do)."""
+    with pytest.raises(ValueError, match="not a probability"):
+        _part(p, 1.0, 1.0) if which == "p" else _part(0.01, 1.0, 1.0, p_reverse=p)
+    assert _part(1 + 1e-12, 1.0, 1.0).p_value == 1.0
+
+
+def test_three_outcomes_holds_contradicted_not_shown():
+    """holds needs p < alpha and the minimum effect; contradicted needs the reverse test significant;
+    anything else is not shown. A significant forward test below the minimum effect is not shown.
+
+    Cannot check: which direction a claim calls forward (the claim modules state it)."""
+    assert _part(0.01, 2.0, 1.0, p_reverse=0.9).outcome == "holds"
+    assert _part(0.01, 0.5, 1.0, p_reverse=0.9).outcome == "not shown"
+    assert _part(0.9, 0.5, 1.0, p_reverse=0.01).outcome == "contradicted"
+    assert _part(0.3, 0.5, 1.0, p_reverse=0.3).outcome == "not shown"
+    with pytest.raises(ValueError, match="inconsistent"):
+        dataclasses.replace(_part(0.01, 2.0, 1.0), outcome="not shown")
+
+
+def test_each_test_reports_the_opposite_direction():
+    """Every statistic's reverse p-value is its test run the other way: a sign test where the fast
+    condition is slower in every seed, a share test with no successes, a decreasing Page trend
+    are contradicted; reversed data turns each into holds.
+
+    Cannot check: reverse tests of statistics added later (each must set p_reverse)."""
+    rng = np.random.default_rng(0)
+    slow, fast, no = np.full(8, 10.0), np.full(8, 20.0), np.zeros(8, bool)
+    v = S.censored_sign_test(slow, fast, no, no, alpha=ALPHA, min_ratio=1.2, rng=rng)
+    assert v.outcome == "contradicted" and v.p_reverse == 0.5 ** 8
+    assert S.censored_sign_test(fast, slow, no, no, alpha=ALPHA, min_ratio=1.2, rng=rng).outcome == "holds"
+    censored_fast = S.censored_sign_test(slow, slow, no, ~no, alpha=ALPHA, min_ratio=1.2, rng=rng)
+    assert censored_fast.outcome == "contradicted"  # the "fast" runs never finished: they are the slow ones
+    assert S.share_test(np.zeros(8, bool), alpha=ALPHA, min_share=0.8).outcome == "contradicted"
+    assert S.share_test(np.ones(8, bool), alpha=ALPHA, min_share=0.8).outcome == "holds"
+    falling = np.tile([3.0, 2.0, 1.0, 0.0], (6, 1)) + rng.normal(0, 0.01, (6, 4))
+    assert S.page_trend(falling, alpha=ALPHA, min_effect=0.5, rng=rng).outcome == "contradicted"
+    assert S.page_trend(falling[:, ::-1], alpha=ALPHA, min_effect=0.5, rng=rng).outcome == "holds"
+
+
+def test_a_conjunction_is_contradicted_when_one_part_is():
+    """all_of: one part contradicted contradicts the conjunction (Bonferroni over the parts' reverse
+    p-values), one part merely not shown leaves it not shown.
+
+    Cannot check: the error rate of the union over dependent parts beyond Bonferroni's bound."""
+    good = _part(0.01, 2.0, 1.0, p_reverse=0.99)
+    assert S.all_of([good, _part(0.9, 0.5, 1.0, p_reverse=0.004)], "x").outcome == "contradicted"
+    assert S.all_of([good, _part(0.9, 0.5, 1.0, p_reverse=0.04)], "x").outcome == "not shown"  # 2 x 0.04 > alpha
+    assert S.all_of([good, good], "x").outcome == "holds"
 
 
 VALUES = hnp.arrays(np.int64, st.integers(2, 30), elements=st.integers(1, 100)).filter(lambda a: np.ptp(a) > 0)
@@ -460,6 +517,6 @@ BAD_INPUT = [
 def test_bad_input_raises_value_error(call):
     """Mismatched lengths, empty arrays, too few settings or seeds, and empty conjunctions raise ValueError.
 
-    Cannot check: NaN or negative values, which pass silently."""
+    Cannot check: NaN or negative values in the data (p-values outside [0, 1] raise: test above)."""
     with pytest.raises(ValueError):
         call()
