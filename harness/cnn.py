@@ -6,7 +6,7 @@ regularizers of the paper's Fig. 3 right (claim C4).
             for labels in ("real", "random") for p in (0.0, 0.5) for s in range(5)]
     results = train_cnn_group(runs, data.load("fashion-mnist"), device="cpu")
 
-Model (Zhang et al.'s, NOTES.md): two blocks [conv 5x5 SAME, ReLU, max-pool 3x3 stride 2 SAME, local
+Model (Zhang et al.'s, docs/design.md): two blocks [conv 5x5 SAME, ReLU, max-pool 3x3 stride 2 SAME, local
 response norm], dense 384, dense 192 (ReLU), linear output; Keras' Glorot-uniform init, zero biases.
 LRN uses the constants of the TensorFlow CIFAR-10 model Zhang et al. started from (depth radius 4,
 alpha 0.001/9 per channel, beta 0.75, bias 1). M runs of one `shape()` are one model: the
@@ -56,7 +56,7 @@ LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 4, 0.001 / 9, 0.75, 1.0  # TF's tf.n
 @dataclass(frozen=True)
 class CNNConfig:
     """One CNN run: one seed, one label condition, one regularizer strength. Defaults: the paper's
-    Fig. 3 right setup (NOTES.md); the batch size is not stated there (128 is Zhang et al.'s)."""
+    Fig. 3 right setup (docs/design.md); the batch size is not stated there (128 is Zhang et al.'s)."""
     dataset: str = "cifar10"
     n_train: int = 50_000  # class-stratified subset of the training split
     n_val: int = 10_000  # clean validation examples

@@ -37,7 +37,7 @@ METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One model: one seed, one condition. Defaults are the paper's MLP setup (NOTES.md)."""
+    """One model: one seed, one condition. Defaults are the paper's MLP setup (docs/design.md)."""
     dataset: str = "mnist"
     n_train: int = 50_000  # examples, class-stratified subset of the 50,000 training split
     n_val: int = 10_000  # clean validation examples, stratified subset of the 10,000 split

@@ -90,7 +90,7 @@ def test_both_estimators_match_the_least_squares_closed_form():
 
 
 def test_lecun_without_the_gamma_on_the_old_term_settles_at_lambda_over_gamma():
-    """The pitfall in NOTES.md: psi <- psi + (g/a)[...] (printed formula) grows to lambda/gamma, not lambda;
+    """The pitfall in docs/design.md (sharpness): psi <- psi + (g/a)[...] (printed formula) grows to lambda/gamma, not lambda;
     our update keeps (1 - gamma) and does not. Cannot check: other misprints."""
     X = torch.eye(3, dtype=torch.float64)[None] * torch.tensor([3.0, 1.0, 0.5], dtype=torch.float64).sqrt()
     H_top, gamma, a = 2 / 3 * 3.0, 0.05, 0.01

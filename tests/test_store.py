@@ -102,3 +102,17 @@ def test_parallel_workers_train_each_run_once(tmp_path):
     assert log.read_text().split() == ["3"]
     assert all(o == out[0] for o in out)
     assert not list((tmp_path / "store").glob("*.tmp"))
+
+
+def test_the_code_fingerprint_follows_code_not_docstrings_or_comments():
+    """Store keys hash the training code's syntax tree: a changed statement changes it, while a
+    docstring, a comment or the layout does not (such edits must not retrain every stored run).
+
+    Cannot check: a behaviour change outside the fingerprinted modules (they are listed in harness)."""
+    from harness import _code_only
+
+    code = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    assert _code_only(code) == _code_only('def f(x):\n    """Other doc."""\n\n    return (x +\n            1)\n')
+    assert _code_only(code) == _code_only("def f(x):\n    return x + 1\n")
+    assert _code_only(code) != _code_only('def f(x):\n    """Doc."""\n    return x + 2\n')
+    assert _code_only('"""Module."""\nA = 1\n') != _code_only('"""Module."""\nA = 2\n')
