@@ -1,11 +1,14 @@
 """Claim reports: the terminal table, `claims.json` / `claims.md` per tier and dataset, and figures.
 
-A row is one verdict: a claim's decision, a further part of it, or its negative control. Rows of
-earlier runs for tests not run this time are kept, so `pytest -k capacity` does not erase the other
-claims' rows; a test that ran replaces all of its old rows.
+A row is one verdict: a claim's decision, a further part of it, or its negative control, with its
+three-way outcome (holds, contradicted, not shown) and the provenance of the session that made it.
+Rows are kept per run (base seed and device): a test that ran replaces only its own old rows of
+the same run, so `pytest -k capacity` keeps the other claims' rows and `--base-seed 3` or a GPU
+session never overwrites the rows of base seed 0 on the CPU.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -13,8 +16,14 @@ from pathlib import Path
 import numpy as np
 
 
+def run_of(row) -> tuple[int, str]:
+    """(base seed, device) of the session that made a row."""
+    prov = row.get("provenance", {})
+    return prov.get("base_seed", 0), prov.get("device", "cpu")
+
+
 def _test(row):
-    return row["claim"], row["test"]
+    return row["claim"], row["test"], *run_of(row)
 
 
 def write(rows: list[dict], report_dir: Path) -> list[Path]:
@@ -24,12 +33,16 @@ def write(rows: list[dict], report_dir: Path) -> list[Path]:
         folder = Path(report_dir) / tier / dataset
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "claims.json"
-        old = json.loads(path.read_text()) if path.exists() else []
-        new = [r for r in rows if r["tier"] == tier and r["dataset"] == dataset]
-        fresh = {_test(r) for r in new}
-        merged = sorted([r for r in old if _test(r) not in fresh] + new, key=lambda r: (*_test(r), r["role"]))
-        _atomic_text(path, json.dumps(merged, indent=1) + "\n")
-        _atomic_text(folder / "claims.md", markdown(merged, tier, dataset))
+        # Sessions of other base seeds may finish at the same time: merge under an exclusive lock.
+        with open(folder / ".claims.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            old = json.loads(path.read_text()) if path.exists() else []
+            new = [r for r in rows if r["tier"] == tier and r["dataset"] == dataset]
+            fresh = {_test(r) for r in new}
+            merged = sorted([r for r in old if _test(r) not in fresh] + new,
+                            key=lambda r: (*run_of(r), r["claim"], r["test"], r["role"]))
+            atomic_text(path, json.dumps(merged, indent=1) + "\n")
+            atomic_text(folder / "claims.md", markdown(merged, tier, dataset))
         written += [path, folder / "claims.md"]
     return written
 
@@ -44,46 +57,79 @@ def _fmt(x, digits=3):
     return str(x)
 
 
+def claim_outcome(row) -> str:
+    """The three-way outcome of a row's claim (with its parts), or of the row itself."""
+    return row.get("claim_outcome") or row["verdict"]
+
+
 def verdict_word(row) -> str:
+    """A row's outcome in words: the control's state, a part's own outcome, or the claim's outcome
+    with how pytest took it (an expected strict xfail, or a failure)."""
     if row["role"] == "negative control":
-        return "control ok" if not row["passed"] else "CONTROL PASSED"
-    if row["outcome"] == "xfailed":
-        return "does not reproduce (xfail)" if not row["passed"] else "holds (test xfailed on another part)"
-    return "holds" if row["passed"] else "FAILS"
+        return "CONTROL PASSED" if row["passed"] else "control ok"
+    if row["role"] != "claim":
+        return row["verdict"]
+    outcome = claim_outcome(row)
+    return {"passed": outcome, "xfailed": f"{outcome} (expected: strict xfail)",
+            "xpassed": f"{outcome} (XPASS: the xfail expected otherwise)"}.get(row["pytest"], f"{outcome} (FAILED)")
 
 
 def table(rows: list[dict]) -> str:
     """The terminal table: one line per verdict."""
-    head = ("claim", "test", "tier", "dataset", "role", "effect", "95% interval", "p", "alpha", "n", "verdict")
+    head = ("claim", "test", "tier", "dataset", "base", "role", "effect", "95% interval", "p", "rev. p", "n",
+            "outcome")
     lines = [head]
-    for r in sorted(rows, key=lambda r: (r["tier"], r["claim"], r["test"], r["role"] != "claim")):
+    for r in sorted(rows, key=lambda r: (r["tier"], *run_of(r), r["claim"], r["test"], r["role"] != "claim")):
         lo, hi = r["interval"]
-        lines.append((r["claim"], r["test"].removeprefix("test_").split("[")[0], r["tier"], r["dataset"], r["role"], f"{_fmt(r['effect'])} ({r['effect_name']})",
-                      f"[{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["p_value"]), _fmt(r["alpha"]), str(r["n_seeds"]),
-                      verdict_word(r)))
+        lines.append((r["claim"], r["test"].removeprefix("test_"), r["tier"], r["dataset"], str(run_of(r)[0]),
+                      r["role"], f"{_fmt(r['effect'])} ({r['effect_name']})", f"[{_fmt(lo)}, {_fmt(hi)}]",
+                      _fmt(r["p_value"]), _fmt(r["p_reverse"]), str(r["n_seeds"]), verdict_word(r)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
+def describe_run(row: dict) -> str:
+    """One line of provenance: which session made a row (and the other rows of its run)."""
+    prov = row.get("provenance", {})
+    git = prov.get("git") or "not a git checkout"
+    return (f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
+            f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
+            f"commit {git}, verdict code {prov.get('code', '?')}, training code "
+            f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}")
+
+
+def _seeds(row) -> str:
+    """'8 (0..7)': how many seeds and which."""
+    first, last = row.get("seeds") or ("?", "?")
+    return f"{row['n_seeds']} ({first}..{last})"
+
+
 def markdown(rows: list[dict], tier: str, dataset: str) -> str:
     out = [f"# Claims report: tier `{tier}`, dataset `{dataset}`", "",
-           "Generated by `pytest claims`; one row per verdict. A claim holds when p < alpha and the "
-           "effect reaches its minimum; a negative control must not pass.", "",
-           "| claim | test | role | statistical test | statistic | effect | 95% interval | min effect | p | alpha | n | verdict | wall s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lo, hi = r["interval"]
-        out.append(f"| {r['claim']} | `{r['test']}` | {r['role']} | {r['method']} | {_fmt(r['statistic'])} | "
-                   f"{_fmt(r['effect'])} ({r['effect_name']}) | [{_fmt(lo)}, {_fmt(hi)}] | {_fmt(r['min_effect'])} | "
-                   f"{_fmt(r['p_value'])} | {_fmt(r['alpha'])} | {r['n_seeds']} | {verdict_word(r)} | "
-                   f"{_fmt(r['wall_s'], 4)} |")
-    notes = [f"- **{r['claim']}** `{r['test']}`: {r['note']}" for r in rows if r.get("note")]
-    if notes:
-        out += ["", "## Notes", ""] + notes
-    return "\n".join(out) + "\n"
+           "Generated by `pytest claims`; one row per verdict, one section per run (base seed and device). "
+           "A claim **holds** when p < alpha and the effect reaches its minimum; it is **contradicted** when the "
+           "same test in the opposite direction has p < alpha (rev. p); otherwise it is **not shown**. A negative "
+           "control must not hold.", ""]
+    for run in sorted({run_of(r) for r in rows}):
+        mine = [r for r in rows if run_of(r) == run]
+        out += [f"## Base seed {run[0]}, {run[1]}", "", f"Made by: {describe_run(mine[0])}.", "",
+                "| claim | test | role | statistical test | statistic | effect | 95% interval | min effect | p | rev. p "
+                "| alpha | seeds | outcome | wall s |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in mine:
+            lo, hi = r["interval"]
+            out.append(f"| {r['claim']} | `{r['test']}` | {r['role']} | {r['method']} | {_fmt(r['statistic'])} | "
+                       f"{_fmt(r['effect'])} ({r['effect_name']}) | [{_fmt(lo)}, {_fmt(hi)}] | {_fmt(r['min_effect'])} | "
+                       f"{_fmt(r['p_value'])} | {_fmt(r['p_reverse'])} | {_fmt(r['alpha'])} | {_seeds(r)} | "
+                       f"{verdict_word(r)} | {_fmt(r['wall_s'], 4)} |")
+        notes = [f"- **{r['claim']}** `{r['test']}`: {r['note']}" for r in mine if r.get("note")]
+        if notes:
+            out += ["", "### Notes", ""] + notes
+        out.append("")
+    return "\n".join(out)
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_text(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

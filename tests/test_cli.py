@@ -33,6 +33,16 @@ def test_full_tier_runs_only_when_asked_for():
     assert "claims: -m 'full'" in header and "store" in header and "device" in header
 
 
+def test_a_mark_expression_without_full_never_selects_the_full_tier():
+    """-m "not slow" (or any expression that does not name full) deselects the full tier, which costs
+    GPU-hours; -m "smoke or full" selects both tiers."""
+    ids = lambda *m: [line for line in pytest_run("claims", "--collect-only", "-q", *m).stdout.splitlines()  # noqa: E731
+                      if "::" in line]
+    not_slow, both = ids("-m", "not slow"), ids("-m", "smoke or full")
+    assert not_slow and not any("[full" in i for i in not_slow)
+    assert any("[full" in i for i in both) and any("[smoke" in i for i in both)
+
+
 def test_impossible_options_are_refused():
     """Too few seeds or an absent GPU are usage errors with a fix, not a crash later."""
     seeds = pytest_run("claims", "--collect-only", "-q", "--seeds", "1")

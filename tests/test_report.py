@@ -8,11 +8,15 @@ import numpy as np
 from harness import report
 
 
-def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, outcome="passed", **kw):
+def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, pytest="passed", base_seed=0, device="cpu",
+        **kw):
+    verdict = "holds" if passed else "not shown"
     base = dict(claim=claim, test=test, role=role, tier="smoke", dataset="fashion-mnist", method="sign test",
-                statistic=8.0, p_value=0.0039, alpha=0.05, effect=1.4, effect_name="ratio", interval=[1.3, 1.5],
-                min_effect=1.2, n_seeds=8, passed=passed, outcome=outcome, wall_s=1.0, compute_s=2.0, note="",
-                details={})
+                statistic=8.0, p_value=0.0039, p_reverse=1.0, alpha=0.05, effect=1.4, effect_name="ratio",
+                interval=[1.3, 1.5], min_effect=1.2, n_seeds=8, passed=passed, verdict=verdict,
+                claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0, compute_s=2.0,
+                note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
+                provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14"}, details={})
     return {**base, **kw}
 
 
@@ -32,12 +36,33 @@ def test_rows_go_to_their_tier_and_dataset(tmp_path):
     assert {p.parent.relative_to(tmp_path).as_posix() for p in paths} == {"smoke/fashion-mnist", "full/mnist"}
 
 
+def test_runs_of_other_base_seeds_or_devices_never_overwrite_each_other(tmp_path):
+    """Rows of base seed 3, or of a GPU session, sit beside base seed 0's CPU rows; only a rerun of
+    the same test in the same run (base seed and device) replaces its rows. The markdown has one
+    section per run with its provenance."""
+    report.write([row(), row(claim="C5", test="test_y[smoke]")], tmp_path)
+    report.write([row(base_seed=3, p_value=0.2, passed=False), row(device="cuda (NVIDIA H100)", p_value=0.01)],
+                 tmp_path)
+    report.write([row(p_value=0.002)], tmp_path)
+    rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
+    got = sorted((r["claim"], *report.run_of(r), r["p_value"]) for r in rows)
+    assert got == [("C2a", 0, "cpu", 0.002), ("C2a", 0, "cuda (NVIDIA H100)", 0.01), ("C2a", 3, "cpu", 0.2),
+                   ("C5", 0, "cpu", 0.0039)]
+    md = (tmp_path / "smoke" / "fashion-mnist" / "claims.md").read_text()
+    assert md.count("## Base seed") == 3 and "## Base seed 3, cpu" in md and "commit abc123" in md
+    assert "| 8 (30000..30007) |" in md
+
+
 def test_verdict_words_follow_each_rows_own_decision():
-    """A claim row says holds/FAILS by its own decision, xfail rows say they do not reproduce, and a
-    negative control that passed is flagged."""
+    """A claim row shows its three-way outcome and how pytest took it (an expected strict xfail, a
+    failure, an XPASS); a part shows its own outcome; a negative control that passed is flagged."""
     assert report.verdict_word(row()) == "holds"
-    assert report.verdict_word(row(passed=False, outcome="failed")) == "FAILS"
-    assert report.verdict_word(row(passed=False, outcome="xfailed")) == "does not reproduce (xfail)"
+    assert report.verdict_word(row(passed=False, pytest="failed")) == "not shown (FAILED)"
+    assert report.verdict_word(row(passed=False, pytest="xfailed")) == "not shown (expected: strict xfail)"
+    assert report.verdict_word(row(passed=False, pytest="xfailed", verdict="contradicted",
+                                   claim_outcome="contradicted")) == "contradicted (expected: strict xfail)"
+    assert report.verdict_word(row(pytest="xpassed")).startswith("holds (XPASS")
+    assert report.verdict_word(row(role="part", passed=False, verdict="contradicted")) == "contradicted"
     assert report.verdict_word(row(role="negative control", passed=False)) == "control ok"
     assert report.verdict_word(row(role="negative control", passed=True)) == "CONTROL PASSED"
 
@@ -53,3 +78,39 @@ def test_padded_carries_each_history_forward():
     """Ragged histories become a (runs, epochs) array, each run held at its last value."""
     out = report.padded([np.array([0.5, 1.0]), np.array([0.2, 0.4, 0.6])])
     np.testing.assert_array_equal(out, [[0.5, 1.0, 1.0], [0.2, 0.4, 0.6]])
+
+
+def test_robustness_table_counts_outcomes_over_base_seeds():
+    """One line per claim test: its outcome at each base seed, 'holds k of K', whether the outcome is
+    the same everywhere, and how many of its controls passed; '-' where a base seed did not run."""
+    from harness.robustness import parse_seeds, table
+
+    rows = [row(base_seed=k, passed=k != 2, pytest="passed" if k != 2 else "failed") for k in range(4)]
+    rows += [row(role="negative control", passed=False, base_seed=k) for k in range(4)]
+    rows += [row(claim="C5", test="test_y[smoke]", base_seed=k, passed=False, pytest="xfailed", verdict="contradicted",
+                 claim_outcome="contradicted") for k in range(5)]
+    lines = table(rows, parse_seeds("0-4")).splitlines()
+    c2a = next(line for line in lines if "| C2a |" in line)
+    assert "not shown, p 0.0039 *" in c2a and c2a.count("holds, p") == 3 and "| - |" in c2a
+    assert c2a.endswith("| 3 of 4 | no | 0 |")
+    c5 = next(line for line in lines if "| C5 |" in line)
+    assert c5.endswith("| 0 of 5 | yes | 0 |") and c5.count("contradicted") == 5
+    assert parse_seeds("0,2,5") == [0, 2, 5]
+
+
+def _write_rows(args):
+    report_dir, base_seed = args
+    for i in range(20):
+        report.write([row(claim=f"C{i}", test=f"test_{i}[smoke]", base_seed=base_seed)], report_dir)
+
+
+def test_sessions_writing_at_once_lose_no_rows(tmp_path):
+    """Four processes (four base seeds) merging rows into one report at once keep every row.
+
+    Cannot check: a file system without flock (some network mounts)."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.map(_write_rows, [(tmp_path, k) for k in range(4)])
+    rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
+    assert len(rows) == 80 and len({(r["claim"], report.run_of(r)) for r in rows}) == 80
