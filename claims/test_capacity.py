@@ -8,15 +8,15 @@ hidden units." Fig. 1 plots validation accuracy against hidden units, one curve 
 Design (settings in harness/tiers.py, `Capacity`, on top of the tier's time_to_fit run): for each
 noise type (randX: inputs replaced by Gaussian noise; randY: labels replaced by random ones), noise
 level and seed, the MLP at every width of the grid; seed s has the same subset, data order and noise
-examples everywhere. Two replicates of real data with independent seeds (offsets 10^9 and 2*10^9)
-serve the negative control. A run trains until 100% training accuracy or its epoch budget and is
+examples everywhere. For the negative control, "sham" levels choose the same examples as each noise
+level but leave them unchanged (real data at every level, the same pipeline). A run trains until 100% training accuracy or its epoch budget and is
 validated every val_every epochs and where it ends. Per run: the best validation accuracy, the
 maximum over its validation checks (for random labels it comes early, before the noise is fitted).
 A known bias: runs that fit late (narrow, noisy) are checked more often, and a maximum over more
 noisy checks reads higher, which if anything flattens the curves over width; the full tier checks
 every epoch, the smoke tier every 5 epochs and where a run ends.
 
-Convergence (NOTES.md: with a short budget, capacity and training speed are confounded): a run
+Convergence (with a short budget, capacity and training speed are confounded): a run
 counts as converged if it reached 100% training accuracy, or if the last quarter of its epochs raised
 its best validation accuracy by less than the tolerance. Decided before running: if more than 5% of
 a noise type's runs are unconverged, the test fails as inconclusive (the budget is too short).
@@ -31,8 +31,9 @@ Decision rules, fixed before running (alpha = 0.05), per noise type:
   minimum share 0.8).
 - part, "noisy data still gains there": at the highest noise level that last doubling gains more
   than it does on real data, paired by seed, in more seeds than chance (same test).
-Negative control: Page's L on the capacity needed by real data and its two replicates, ordered as if
-they were noise levels, must not pass.
+Negative control: Page's L on the capacity needed over the sham levels (real data at level 0) must
+not pass; it would if an artifact of the pipeline (the examples chosen per level, the number of
+validation checks of runs that fit later) grew with the noise fraction.
 """
 from __future__ import annotations
 
@@ -51,7 +52,6 @@ ALPHA = 0.05
 MIN_RHO = 0.5  # mean Spearman rho of capacity needed against noise level
 MIN_SHARE = 0.8  # share of seeds for the two plateau parts
 MAX_UNCONVERGED = 0.05  # share of a noise type's runs; above it the test is inconclusive
-REPLICATE = 10**9  # seed offset of each independent real-data replicate (negative control)
 KINDS = ("randX", "randY")
 
 
@@ -61,7 +61,7 @@ class Curves:
     kind: str
     widths: tuple[int, ...]
     levels: tuple[float, ...]  # conditions 0..len(levels)-1; level 0 is real data
-    best: np.ndarray  # (conditions, seeds, widths); conditions = levels + real-data replicates
+    best: np.ndarray  # (conditions, seeds, widths); conditions = levels + sham levels[1:]
     converged: np.ndarray  # same shape, bool
 
     def capacity_needed(self, tolerance: float) -> np.ndarray:
@@ -103,11 +103,10 @@ def capacity(claims, tier: str) -> Capacity:
         t = claims.tier(tier)
         base, cap = dataclasses.replace(t.time_to_fit, dataset=name), t.capacity
         seeds = claims.seeds(tier, default=cap.seeds)
-        replicates = [("none", 0.0, REPLICATE * (i + 1)) for i in range(cap.replicates)]
-        conditions = {kind: [("none", 0.0, 0)] + [(kind, f, 0) for f in cap.levels[1:]] + replicates
-                      for kind in KINDS}
-        runs = {(kind, c, s, w): dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s + off)
-                for kind in KINDS for c, (k, f, off) in enumerate(conditions[kind]) for s in seeds
+        shams = [("sham", f) for f in cap.levels[1:]]
+        conditions = {kind: [("none", 0.0)] + [(kind, f) for f in cap.levels[1:]] + shams for kind in KINDS}
+        runs = {(kind, c, s, w): dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s)
+                for kind in KINDS for c, (k, f) in enumerate(conditions[kind]) for s in seeds
                 for w in cap.widths}
         unique = list(dict.fromkeys(runs.values()))
         done = dict(zip(unique, claims.train(unique, ds, f"capacity, {tier}, {name}, {len(unique)} models")))
@@ -138,6 +137,20 @@ def plot(curves: dict[str, Curves], path, dataset: str, base):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return report.save_figure(fig, path)
+
+
+def verdicts(c: Curves, tolerance: float, rng) -> tuple[stats.Verdict, ...]:
+    """(trend, negative control, real data at its plateau, noisiest data still gains) for one noise
+    type; rng(what) gives a bootstrap generator."""
+    n_levels = len(c.levels)
+    needed = c.capacity_needed(tolerance)  # (conditions, seeds)
+    trend = stats.page_trend(needed[:n_levels].T, alpha=ALPHA, min_effect=MIN_RHO, rng=rng("trend"))
+    control = stats.page_trend(needed[[0, *range(n_levels, len(needed))]].T, alpha=ALPHA, min_effect=MIN_RHO,
+                               rng=rng("control"))
+    gain = c.last_gain()
+    plateau = stats.share_test(gain[0] < tolerance, alpha=ALPHA, min_share=MIN_SHARE)
+    still = stats.share_test(gain[n_levels - 1] > gain[0], alpha=ALPHA, min_share=MIN_SHARE)
+    return trend, control, plateau, still
 
 
 SMOKE_REASONS = {
@@ -174,17 +187,9 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
                     f"unconverged per width {unconverged.sum((0, 1)).tolist()} for widths {list(c.widths)}",
                     pytrace=False)
 
-    def boot(what):
-        return numpy_generator("bootstrap", "C1", kind, what, tier, cap.dataset)
-
-    needed = c.capacity_needed(tol)  # (conditions, seeds)
-    trend = stats.page_trend(needed[:n_levels].T, alpha=ALPHA, min_effect=MIN_RHO, rng=boot("trend"))
-    control = stats.page_trend(needed[[0, *range(n_levels, len(needed))]].T, alpha=ALPHA, min_effect=MIN_RHO,
-                               rng=boot("control"))
-    gain = c.last_gain()
-    plateau = stats.share_test(gain[0] < tol, alpha=ALPHA, min_share=MIN_SHARE)
-    still = stats.share_test(gain[n_levels - 1] > gain[0], alpha=ALPHA, min_share=MIN_SHARE)
-    w = c.widths
+    trend, control, plateau, still = verdicts(c, tol, lambda what: numpy_generator("bootstrap", "C1", kind, what,
+                                                                                   tier, cap.dataset))
+    needed, gain, w = c.capacity_needed(tol), c.last_gain(), c.widths
     mean_needed = ", ".join(f"{lv:.0%}: {2 ** m:.0f}" for lv, m in zip(c.levels, needed[:n_levels].mean(1)))
     curves = "; ".join(f"{lv:.0%}: " + "/".join(f"{a:.3f}" for a in c.best[i].mean(0))
                        for i, lv in enumerate(c.levels))
@@ -195,6 +200,6 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
             f"{w[0]}->{w[-1]} per level " + ", ".join(f"{lv:.0%}: {g:+.3f}" for lv, g in
                                                       zip(c.levels, (c.best[:n_levels, :, -1] - c.best[:n_levels, :, 0]).mean(1))))
     decide("C1", trend, control, tier=tier, dataset=cap.dataset, note=note, compute_s=cap.compute_s,
-           control_note="capacity needed by real data and its independent replicates, ordered as if noise levels",
+           control_note="capacity needed over sham levels (the examples of each level chosen but left unchanged)",
            parts=[(f"real data at its plateau at {w[-1]} units", plateau),
                   (f"noise {c.levels[-1]:.0%} still gains more than real data at {w[-1]} units", still)])

@@ -52,7 +52,6 @@ class Scaling:
     sizes: tuple[int, ...]  # training examples
     widths: tuple[int, ...]  # hidden units per layer
     levels: tuple[float, ...]  # share of inputs replaced by Gaussian noise (randX), ordered
-    replicates: int  # negative control: extra real-data conditions with independent seeds
     seeds: int  # Page's L over >= 3 levels needs fewer seeds than a sign test
 
 
@@ -63,7 +62,6 @@ class Capacity:
     widths: tuple[int, ...]  # hidden units per layer, increasing; the last two give the plateau check
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
     tolerance: float  # validation accuracy within this of a seed's best over widths counts as maximal
-    replicates: int  # negative control: extra real-data conditions with independent seeds
     seeds: int
 
 
@@ -72,7 +70,6 @@ class Sharpness:
     """C3 (Fig. 3 left): sharpness where each run first reaches 100% training accuracy."""
     run: RunConfig  # noise and seed filled in per run
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
-    replicates: int  # negative control: extra real-data conditions with independent seeds
     seeds: int
 
 
@@ -101,16 +98,14 @@ TIERS = {
         "smoke", seeds=8,
         time_to_fit=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
                               val_every=5),
-        scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
-                        replicates=2, seeds=5),
+        scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=5),
         # 2 points: about 1.5 binomial standard errors of an accuracy near 85% on 1,000 validation examples.
-        capacity=Capacity(widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.02,
-                          replicates=2, seeds=5),
+        capacity=Capacity(widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.02, seeds=5),
         # Smaller than time_to_fit: both estimators run on every model (the paper's needs hundreds
         # of gradient passes).
         sharpness=Sharpness(RunConfig(n_train=500, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=400,
                                       val_every=10, sharpness="both"),
-                            levels=(0.0, 0.5, 1.0), replicates=2, seeds=5),
+                            levels=(0.0, 0.5, 1.0), seeds=5),
         # C4 shrunk to minutes on a CPU (paper: CIFAR-10, 64 filters, lr 0.01 halved every 10 epochs):
         # 256 examples, 8 filters on 14x14 inputs (28x28 average-pooled by 2: a quarter of the convolution
         # work, measured 3x faster), the paper's dense 384/192. lr 0.05 halved every 20 epochs, because at
@@ -131,14 +126,14 @@ TIERS = {
         time_to_fit=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                               max_epochs=1000, val_every=1),
         scaling=Scaling(sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
-                        levels=(0.0, 0.2, 0.4, 0.6, 0.8), replicates=2, seeds=5),
+                        levels=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=5),
         # Beyond the paper's 4096, to see where noisy data saturates; 1 point is "very close to maximal".
         capacity=Capacity(widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
-                          tolerance=0.01, replicates=2, seeds=5),
+                          tolerance=0.01, seeds=5),
         # Power iteration only: LeCun's estimator would cost hundreds of full-gradient passes per model.
         sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                                       max_epochs=1000, val_every=10, sharpness="power"),
-                            levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), replicates=2, seeds=5),
+                            levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=5),
         # The paper's C4: CIFAR-10 cropped to 28x28, Zhang et al.'s 64 filters, 50 epochs, lr 0.01 halved
         # every 10 epochs, momentum 0.9, batch 128 (Zhang et al.'s), over the paper's strength ranges.
         regularization=Regularization(
