@@ -131,6 +131,7 @@ class Claims:
         self.report_dir = Path(self.config.getoption("--report-dir"))
         self._data_errors: dict[str, str] = {}
         self._memo: dict = {}
+        self.trained_with: set[str] = set()  # how the runs read or trained so far were trained
 
     def dataset_name(self, paper_default: str) -> str:
         return self.config.getoption("--dataset") or paper_default
@@ -164,15 +165,24 @@ class Claims:
         return self._memo[key]
 
     def train(self, runs, ds, label: str):
-        return self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
+        results = self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
+        # A stored run may come from another device, thread count or torch (numbers differ in the last
+        # bits, then grow): say so in the report.
+        self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}" for r in results}
+        return results
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:
         return self.report_dir / tier / dataset / name
 
     @functools.cached_property
-    def provenance(self) -> dict:
-        """What made this session's verdicts, recorded in every report row."""
+    def _session(self) -> dict:
         return provenance(self.device, self.config.getoption("--base-seed"), self.config.getoption("--no-cache"))
+
+    @property
+    def provenance(self) -> dict:
+        """What made this session's verdicts, recorded in every report row: the session, and how the
+        runs it has read or trained so far were trained."""
+        return {**self._session, "runs_trained_with": sorted(self.trained_with)}
 
 
 def provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:

@@ -88,14 +88,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
 
-def describe_run(row: dict) -> str:
-    """One line of provenance: which session made a row (and the other rows of its run)."""
-    prov = row.get("provenance", {})
+def describe_run(rows: list[dict]) -> str:
+    """One line of provenance: which session made the rows of one run (their training setups joined)."""
+    prov = rows[0].get("provenance", {})
+    trained = sorted({t for r in rows for t in r.get("provenance", {}).get("runs_trained_with", [])})
     git = prov.get("git") or "not a git checkout"
     return (f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
             f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
             f"commit {git}, verdict code {prov.get('code', '?')}, training code "
-            f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}")
+            f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}; runs "
+            f"trained with {'; '.join(trained) or '?'}")
 
 
 def _seeds(row) -> str:
@@ -112,7 +114,7 @@ def markdown(rows: list[dict], tier: str, dataset: str) -> str:
            "control must not hold.", ""]
     for run in sorted({run_of(r) for r in rows}):
         mine = [r for r in rows if run_of(r) == run]
-        out += [f"## Base seed {run[0]}, {run[1]}", "", f"Made by: {describe_run(mine[0])}.", "",
+        out += [f"## Base seed {run[0]}, {run[1]}", "", f"Made by: {describe_run(mine)}.", "",
                 "| claim | test | role | statistical test | statistic | effect | 95% interval | min effect | p | rev. p "
                 "| alpha | seeds | outcome | wall s |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -16,7 +16,8 @@ def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, pytest="pa
                 interval=[1.3, 1.5], min_effect=1.2, n_seeds=8, passed=passed, verdict=verdict,
                 claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0, compute_s=2.0,
                 note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
-                provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14"}, details={})
+                provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14",
+                            "runs_trained_with": [f"{device}, 2 threads, torch 2.14"]}, details={})
     return {**base, **kw}
 
 
@@ -50,6 +51,7 @@ def test_runs_of_other_base_seeds_or_devices_never_overwrite_each_other(tmp_path
                    ("C5", 0, "cpu", 0.0039)]
     md = (tmp_path / "smoke" / "fashion-mnist" / "claims.md").read_text()
     assert md.count("## Base seed") == 3 and "## Base seed 3, cpu" in md and "commit abc123" in md
+    assert "runs trained with cpu, 2 threads, torch 2.14" in md
     assert "| 8 (30000..30007) |" in md
 
 
