@@ -32,7 +32,7 @@ from harness.tiers import TIERS
 
 ROOT = Path(__file__).parent
 SEED_STRIDE = 10_000  # --base-seed K selects seeds K*SEED_STRIDE + 0..N-1: disjoint sets per K
-HARNESS_TEST_TIMEOUT_S = 600  # per harness test (tests/) where pytest-timeout is installed: 3x the slowest on a busy CI machine; claims train for long
+HARNESS_TEST_TIMEOUT_S = 600  # per harness test (tests/), where pytest-timeout is installed; the slowest took 170 s on a busy 2-core machine
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
@@ -82,6 +82,12 @@ def pytest_configure(config):
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
+def torch_device_type(name: str) -> str:
+    import torch
+
+    return torch.device(name).type
 
 
 def resolve_device(name: str) -> str:
@@ -172,7 +178,12 @@ class Claims:
         return results
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:
-        return self.report_dir / tier / dataset / name
+        """Where a claim draws a figure: beside the report for base seed 0 on the CPU, else in a
+        subfolder (base-seed-K, and the device type off the CPU), so runs never overwrite each other."""
+        folder = self.report_dir / tier / dataset
+        base, device = self.config.getoption("--base-seed"), torch_device_type(self.device)
+        folder = folder / f"base-seed-{base}" if base else folder
+        return (folder / device if device != "cpu" else folder) / name
 
     @functools.cached_property
     def _session(self) -> dict:
