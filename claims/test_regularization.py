@@ -163,7 +163,7 @@ def ranking_verdicts(s: Sweep) -> tuple[stats.Verdict, stats.Verdict]:
     return claim, beats(s.score("dropout, replicate"), d)
 
 
-@pytest.mark.parametrize("tier", tier_params(smoke_fails=(
+@pytest.mark.parametrize("tier", tier_params(expect=("not shown",), smoke_fails=(
     "C4 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 256 examples, 8-filter CNN): "
     "dropout keeps the most real-label validation accuracy where random-label fit drops below 50% on average "
     "(71.1% against input dropout 69.6%, Gaussian noise 69.2%, weight decay 68.1%), but not in enough seeds: it "
