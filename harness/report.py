@@ -57,7 +57,7 @@ def _fmt(x, digits=3):
     return str(x)
 
 
-def claim_outcome(row) -> str:
+def row_outcome(row) -> str:
     """The three-way outcome of a row's claim (with its parts), or of the row itself."""
     return row.get("claim_outcome") or row["verdict"]
 
@@ -69,7 +69,7 @@ def verdict_word(row) -> str:
         return "CONTROL PASSED" if row["passed"] else "control ok"
     if row["role"] != "claim":
         return row["verdict"]
-    outcome = claim_outcome(row)
+    outcome = row_outcome(row)
     return {"passed": outcome, "xfailed": f"{outcome} (expected: strict xfail)",
             "xpassed": f"{outcome} (XPASS: the xfail expected otherwise)"}.get(row["pytest"], f"{outcome} (FAILED)")
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import atomic_text, claim_outcome, run_of
+from .report import atomic_text, row_outcome, run_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,9 +63,9 @@ def table(rows: list[dict], seeds: list[int]) -> str:
     for claim, test in tests:
         mine = {run_of(r)[0]: r for r in rows if (r["claim"], r["test"], r["role"]) == (claim, test, "claim")}
         cells = [_cell(mine[k]) if k in mine else "-" for k in seeds]
-        outcomes = {claim_outcome(mine[k]) for k in seeds if k in mine}
+        outcomes = {row_outcome(mine[k]) for k in seeds if k in mine}
         ran = sum(k in mine for k in seeds)
-        holds = sum(claim_outcome(mine[k]) == "holds" for k in seeds if k in mine)
+        holds = sum(row_outcome(mine[k]) == "holds" for k in seeds if k in mine)
         controls = sum(r["passed"] for r in rows if (r["claim"], r["test"], r["role"]) == (claim, test, "negative control")
                        and run_of(r)[0] in seeds)
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
@@ -76,7 +76,7 @@ def table(rows: list[dict], seeds: list[int]) -> str:
 def _cell(row: dict) -> str:
     """'holds, p 0.004' (the claim's outcome and its main p; '*' where pytest did not accept it)."""
     mark = "" if row.get("pytest") in ("passed", "xfailed") else " *"
-    return f"{claim_outcome(row)}, p {row['p_value']:.2g}{mark}"
+    return f"{row_outcome(row)}, p {row['p_value']:.2g}{mark}"
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
