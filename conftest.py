@@ -32,7 +32,8 @@ from harness.tiers import TIERS
 
 ROOT = Path(__file__).parent
 SEED_STRIDE = 10_000  # --base-seed K selects seeds K*SEED_STRIDE + 0..N-1: disjoint sets per K
-HARNESS_TEST_TIMEOUT_S = 600  # per harness test (tests/), where pytest-timeout is installed; the slowest took 170 s on a busy 2-core machine
+# Per harness test (tests/), where pytest-timeout is installed; the slowest took 170 s on a busy 2-core machine.
+HARNESS_TEST_TIMEOUT_S = 600
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
@@ -174,7 +175,8 @@ class Claims:
         results = self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
         # A stored run may come from another device, thread count or torch (numbers differ in the last
         # bits, then grow): say so in the report.
-        self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}" for r in results}
+        self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}"
+                              for r in results}
         return results
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:

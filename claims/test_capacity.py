@@ -9,9 +9,10 @@ Design (settings in harness/tiers.py, `Capacity`, on top of the tier's time_to_f
 noise type (randX: inputs replaced by Gaussian noise; randY: labels replaced by random ones), noise
 level and seed, the MLP at every width of the grid; seed s has the same subset, data order and noise
 examples everywhere. For the negative control, "sham" levels choose the same examples as each noise
-level but leave them unchanged (real data at every level, the same pipeline). A run trains until 100% training accuracy or its epoch budget and is
-validated every val_every epochs and where it ends. Per run: the best validation accuracy, the
-maximum over its validation checks (for random labels it comes early, before the noise is fitted).
+level but leave them unchanged (real data at every level, the same pipeline). A run trains until
+100% training accuracy or its epoch budget and is validated every val_every epochs and where it
+ends. Per run: the best validation accuracy, the maximum over its validation checks (for random
+labels it comes early, before the noise is fitted).
 A known bias: runs that fit late (narrow, noisy) are checked more often, and a maximum over more
 noisy checks reads higher, which if anything flattens the curves over width; the full tier checks
 every epoch, the smoke tier every 5 epochs and where a run ends.
@@ -170,8 +171,8 @@ SMOKE_REASONS = {
         "(80%: 0.42/0.42/0.47/0.47/0.41) and 80% noise loses 0.058 from 128 to 256 units. Over --base-seed 0..4 "
         "the trend holds at none (rho -0.13 to 0.44, p >= 0.06)"),
 }
-PARAMS = [p for kind in KINDS for p in tier_params(kind, expect=("not shown",),
-                                                                smoke_fails=SMOKE_REASONS[kind])]
+PARAMS = [p for kind in KINDS
+          for p in tier_params(kind, expect=("not shown",), smoke_fails=SMOKE_REASONS[kind])]
 
 
 @pytest.mark.parametrize("tier, kind", PARAMS)

@@ -12,8 +12,9 @@ power iteration on exact Hessian-vector products (harness/sharpness.py, checked 
 Hessians in tests/test_sharpness.py); the smoke tier also runs the paper's estimator on every model
 and reports the agreement. Noise levels for randX and randY separately, level 0 being the shared
 real-data runs; seeds are paired blocks. For the negative control, "sham" levels choose the same
-examples as each noise level but leave them unchanged (real data at every level, the same pipeline). Weight norms are reported beside sharpness, which is not scale-invariant (Dinh
-et al. 2017), and so is the 2/lr stability ceiling of full-batch gradient descent.
+examples as each noise level but leave them unchanged (real data at every level, the same
+pipeline). Weight norms are reported beside sharpness, which is not scale-invariant (Dinh et al.
+2017), and so is the 2/lr stability ceiling of full-batch gradient descent.
 
 Decision rule, fixed before running (alpha = 0.05), per noise type: Page's L test that the top
 eigenvalue increases with the noise level, seeds as blocks; minimum effect: mean Spearman rho

@@ -114,7 +114,8 @@ def test_random_labels_are_fitted_completely(tier, claims, decide):
     v, control = fitted_completely(s, "randY"), fitted_completely(s, "randY, tiny net")
     final = lambda c: ", ".join(f"{r.history['train_acc'][-1]:.3f}" for r in s.results[c])  # noqa: E731
     flips = np.mean([r.label_flip_rate for r in s.results["randY"]])
-    note = f"epochs to 100% ({_describe(s, 'randY')}); final train accuracy {final('randY')}; labels changed {flips:.1%}"
+    note = (f"epochs to 100% ({_describe(s, 'randY')}); final train accuracy {final('randY')}; "
+            f"labels changed {flips:.1%}")
     decide("C0", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            control_note=f"random labels on a 2x{CONTROL_WIDTH} network, too small to memorize them; final train "
                         f"accuracy {final('randY, tiny net')}")

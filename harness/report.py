@@ -94,7 +94,8 @@ def describe_run(rows: list[dict]) -> str:
     trained = sorted({t for r in rows for t in r.get("provenance", {}).get("runs_trained_with", [])})
     git = prov.get("git") or "not a git checkout"
     return (f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
-            f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
+            f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, "
+            f"torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
             f"commit {git}, verdict code {prov.get('code', '?')}, training code "
             f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}; runs "
             f"trained with {'; '.join(trained) or '?'}")

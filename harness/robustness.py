@@ -66,8 +66,8 @@ def table(rows: list[dict], seeds: list[int]) -> str:
         outcomes = {row_outcome(mine[k]) for k in seeds if k in mine}
         ran = sum(k in mine for k in seeds)
         holds = sum(row_outcome(mine[k]) == "holds" for k in seeds if k in mine)
-        controls = sum(r["passed"] for r in rows if (r["claim"], r["test"], r["role"]) == (claim, test, "negative control")
-                       and run_of(r)[0] in seeds)
+        controls = sum(r["passed"] for r in rows if run_of(r)[0] in seeds
+                       and (r["claim"], r["test"], r["role"]) == (claim, test, "negative control"))
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
         out.append(f"| {claim} | `{test}` | " + " | ".join(cells) + f" | {holds} of {ran} | {stable} | {controls} |")
     return "\n".join(out)
