@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from harness import CNN_CODE, MLP_CODE, code_fingerprint, data, report
-from harness.decision import claim_outcome, conclude
+from harness import CNN_CODE, MLP_CODE, code_fingerprint, data, decision, report
 from harness.store import Store
 from harness.tiers import TIERS
 
@@ -296,13 +295,13 @@ def decide(request, record_verdict):
     AssertionError, what a strict xfail expects."""
     def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=()):
         record_verdict(claim, verdict, tier=tier, dataset=dataset, note=note, compute_s=compute_s,
-                       claim_outcome=claim_outcome(verdict, parts))
+                       claim_outcome=decision.claim_outcome(verdict, parts))
         for role, part in parts:
             record_verdict(claim, part, tier=tier, dataset=dataset, role=role)
         record_verdict(claim, control, tier=tier, dataset=dataset, role="negative control", note=control_note)
         expected = request.node.get_closest_marker("expect_outcome")
-        conclude(claim, verdict, control, parts=parts, expected=expected.args if expected else None, note=note,
-                 control_note=control_note)
+        decision.conclude(claim, verdict, control, parts=parts, expected=expected.args if expected else None,
+                          note=note, control_note=control_note)
     return run
 
 
