@@ -282,9 +282,9 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
                     checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
     """Train `runs` (all of one `shape()`) as one batched CNN; one result per run, in order.
 
-    Each result's `measures` holds `final_train_acc` (last epoch) and `best_val_acc` (best measured
-    epoch). With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds (at an
-    epoch's end) and a compatible checkpoint is resumed from."""
+    Each result's `measures` holds `final_train_acc` and `final_val_acc` (last epoch) and
+    `best_val_acc` (best measured epoch). With `checkpoint`, the state is saved there every
+    `checkpoint_every_s` seconds (at an epoch's end) and a compatible checkpoint is resumed from."""
     if not runs:
         return []
     c = runs[0]
@@ -348,7 +348,8 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
         history = {k: v[m].copy() for k, v in hist.items()}
         perfect = np.flatnonzero(history["train_acc"] == 1.0)
         measures = {"final_train_acc": float(history["train_acc"][-1]),
-                    "best_val_acc": float(np.nanmax(history["val_acc"]))}
+                    "best_val_acc": float(np.nanmax(history["val_acc"])),
+                    "final_val_acc": float(history["val_acc"][-1])}
         results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
                                  prepared[m][2], float(norms[m]), wall / M, info, measures))
     if checkpoint is not None:

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from . import torch_generator
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_DATA_ROOT = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "memorization-claims" / "data"
@@ -228,6 +231,76 @@ def stratified_subset(labels: torch.Tensor, n: int, generator: torch.Generator) 
         pool = torch.nonzero(labels == c).flatten()
         picked.append(pool[torch.randperm(len(pool), generator=generator)[:m]])
     return torch.sort(torch.cat(picked)).values
+
+
+def flat_inputs(images: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """(n, C, H, W) uint8 images -> (n, d) float32 in [0, 1], average-pooled by `pool` first (28x28
+    by 2: 14x14, d = 196; the MLP claims pool so that random-input conditions have n >= 8d)."""
+    if images.shape[-1] % pool or images.shape[-2] % pool:
+        raise ValueError(f"pool={pool} does not divide the {images.shape[-2]}x{images.shape[-1]} images")
+    x = images.float() / 255
+    return (F.avg_pool2d(x, pool) if pool > 1 else x).flatten(1)
+
+
+_INPUT_STATS: dict = {}
+
+
+def input_stats(ds: "Dataset", pool: int = 1) -> tuple[float, float]:
+    """(mean, std) of every input value of the training split after pooling: the Gaussian of nested
+    randX noise, the same for every subset size."""
+    key = (ds.name, ds.fingerprint, pool)
+    if key not in _INPUT_STATS:
+        total, squares, count = 0.0, 0.0, 0
+        for s in range(0, len(ds.train_x), 5000):
+            x = flat_inputs(ds.train_x[s:s + 5000], pool).double()
+            total, squares, count = total + float(x.sum()), squares + float((x * x).sum()), count + x.numel()
+        mean = total / count
+        _INPUT_STATS[key] = (mean, max(squares / count - mean * mean, 0.0) ** 0.5)
+    return _INPUT_STATS[key]
+
+
+def nested_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Every index of `labels` once, ordered so that each prefix is a class-stratified sample: class
+    counts in a prefix differ by at most one until a class runs out. Within a class the order is
+    uniformly random; classes interleave with a random per-class phase."""
+    perm = torch.randperm(len(labels), generator=generator)
+    _, cls = torch.unique(labels[perm], return_inverse=True)
+    rank = torch.zeros(len(perm))
+    for c in range(int(cls.max()) + 1):
+        at = cls == c
+        rank[at] = torch.arange(int(at.sum()), dtype=rank.dtype)
+    phase = torch.rand(int(cls.max()) + 1, generator=generator)
+    return perm[torch.sort(rank + phase[cls], stable=True).indices]
+
+
+NESTED_BLOCK = 256  # positions per block of nested noise draws
+
+
+def nested_noise(x: torch.Tensor, y: torch.Tensor, kind: str, fraction: float, num_classes: int, seed,
+                 stats: tuple[float, float]) -> "Noisy":
+    """The paper's noise for the first n examples of a nested order, nested over n: position j is
+    noise when u_j < fraction (so about fraction * n of them, and the noise examples of a smaller
+    set are those of a larger one), and gets the same random label or Gaussian input at every n.
+    u, labels and inputs are drawn per block of NESTED_BLOCK positions, block b from its own
+    generator (seed, b), so a position's draws never depend on n. randX uses `stats`, the mean and
+    std of the whole training split (input_stats), not of the subset."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; choose one of {NOISE_KINDS}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"noise fraction {fraction} must be in [0, 1]")
+    n, d = x.shape
+    blocks = [torch_generator(seed, "nested noise", b) for b in range(-(-n // NESTED_BLOCK))]
+    u = torch.cat([torch.rand(NESTED_BLOCK, generator=g) for g in blocks])[:n]
+    labels = torch.cat([torch.randint(num_classes, (NESTED_BLOCK,), generator=g) for g in blocks])[:n]
+    is_noise = u < fraction if kind != "none" else torch.zeros(n, dtype=torch.bool)
+    x, y, flip = x.clone(), y.clone(), 0.0
+    if kind == "randY":
+        flip = float((labels[is_noise] != y[is_noise]).sum()) / n
+        y[is_noise] = labels[is_noise]
+    elif kind == "randX":
+        gauss = torch.cat([torch.randn((NESTED_BLOCK, d), generator=g, dtype=x.dtype) for g in blocks])[:n]
+        x[is_noise] = stats[0] + stats[1] * gauss[is_noise]
+    return Noisy(x, y, is_noise, flip)
 
 
 NOISE_KINDS = ("none", "randX", "randY", "sham")

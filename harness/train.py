@@ -10,8 +10,8 @@ the noise examples of a (seed, fraction) are the same for randX and randY. Every
 derived from (seed, purpose), so results do not depend on which other runs share the batch.
 Each epoch ends with a full pass over the training set, and over the validation set every
 `val_every` epochs and at the epoch where a run ends; a run is fitted at the first epoch with 100%
-training accuracy, and a run never fitted within `max_epochs` is
-right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
+training accuracy (or, with `target_loss`, with training loss at most that), and a run never fitted
+within `max_epochs` is right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from . import torch_generator
-from .data import NOISE_KINDS, Dataset, make_noise, stratified_subset
+from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
+                   stratified_subset)
 from .models import BatchedMLP
 
 METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val_acc")
@@ -52,6 +53,9 @@ class RunConfig:
     val_every: int = 1  # epochs between validation passes (NaN in between), also run where a run ends
     stop_when_fitted: bool = True  # end the run at its first epoch with 100% train accuracy
     sharpness: str = "none"  # top Hessian eigenvalue where the run ends: none | power | both (+ LeCun's)
+    pool: int = 1  # average-pool images by this factor before flattening: 2 makes 28x28 14x14, d = 196
+    nested: bool = False  # subset and noise nested over n_train: a larger set contains a smaller one
+    target_loss: float = 0.0  # > 0: a run ends at its first epoch with training loss <= this, not at 100%
 
     def __post_init__(self):
         if self.noise not in NOISE_KINDS:
@@ -60,13 +64,15 @@ class RunConfig:
             raise ValueError("noise='none' needs noise_fraction=0")
         if not 0 <= self.noise_fraction <= 1:
             raise ValueError(f"noise_fraction={self.noise_fraction} must be in [0, 1]")
-        for name in ("n_train", "n_val", "width", "depth", "batch_size", "max_epochs", "val_every"):
+        for name in ("n_train", "n_val", "width", "depth", "batch_size", "max_epochs", "val_every", "pool"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.lr <= 0:
             raise ValueError(f"lr={self.lr} must be positive")
         if self.sharpness not in ("none", "power", "both"):
             raise ValueError(f"sharpness={self.sharpness!r}: choose none, power or both")
+        if self.target_loss < 0:
+            raise ValueError(f"target_loss={self.target_loss} must be 0 (stop at 100% accuracy) or positive")
 
     def key(self) -> dict:
         return dataclasses.asdict(self)
@@ -81,7 +87,7 @@ class RunResult:
     config: RunConfig
     history: dict[str, np.ndarray]  # METRICS -> (epochs_run,) float64
     fitted: bool
-    epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy; max_epochs if censored
+    epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy (target_loss); max_epochs if censored
     label_flip_rate: float  # share of training labels that randY actually changed
     weight_norm: float  # Euclidean norm of all parameters where the run ends (its fit epoch if it stops)
     wall_s: float  # this run's share of its group's training time
@@ -98,18 +104,25 @@ Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_
 
 def prepare(run: RunConfig, ds: Dataset):
     """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run."""
-    idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
-    x = ds.train_x[idx].flatten(1).float() / 255
-    y = ds.train_y[idx]
-    g = torch_generator(run.seed, "noise", run.n_train, run.noise_fraction)
-    noisy = make_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, g)
+    if run.nested:
+        if run.n_train > len(ds.train_y):
+            raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
+        idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
+    else:
+        idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
+    x, y = flat_inputs(ds.train_x[idx], run.pool), ds.train_y[idx]
+    if run.nested:
+        noisy = nested_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, run.seed, input_stats(ds, run.pool))
+    else:
+        g = torch_generator(run.seed, "noise", run.n_train, run.noise_fraction)
+        noisy = make_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, g)
     return noisy.x, noisy.y, noisy.is_noise, noisy.label_flip_rate
 
 
-def validation_set(ds: Dataset, n_val: int):
+def validation_set(ds: Dataset, n_val: int, pool: int = 1):
     """The same clean validation examples for every run of a dataset and size."""
     idx = stratified_subset(ds.val_y, n_val, torch_generator("validation", n_val))
-    return ds.val_x[idx].flatten(1).float() / 255, ds.val_y[idx]
+    return flat_inputs(ds.val_x[idx], pool), ds.val_y[idx]
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -135,10 +148,10 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     X = torch.stack([p[0] for p in prepared]).to(device, dtype)  # (M, n, d)
     Y = torch.stack([p[1] for p in prepared]).to(device)  # (M, n)
     noise = torch.stack([p[2] for p in prepared]).to(device)  # (M, n) bool
-    Xv, Yv = (t.to(device) for t in validation_set(ds, c.n_val))
+    Xv, Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
     Xv = Xv.to(dtype)  # (n_val, d)
 
-    sizes = [ds.input_dim] + [c.width] * c.depth + [K]
+    sizes = [X.shape[-1]] + [c.width] * c.depth + [K]
     model = BatchedMLP(M, sizes).to(device, dtype)
     model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
 
@@ -178,7 +191,9 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
                 opt.step()
             _evaluate(model, X, Y, noise, rows, hist, epoch)
             epoch += 1
-            newly = (fit_epoch[active] == 0) & (hist["train_acc"][active, epoch - 1] == 1.0)  # over the batch
+            reached = (hist["train_loss"][active, epoch - 1] <= c.target_loss if c.target_loss
+                       else hist["train_acc"][active, epoch - 1] == 1.0)
+            newly = (fit_epoch[active] == 0) & reached  # over the batch
             fit_epoch[active[newly]] = epoch
             ends = newly & c.stop_when_fitted
             # Validate every val_every epochs and where a run ends, recorded only for the runs due,

@@ -91,7 +91,7 @@ def test_each_regularizer_at_strength_zero_is_no_regularizer_and_acts_above(regu
 
 
 def test_same_config_gives_identical_numbers_and_reports_its_measures():
-    """Two trainings agree bit for bit; final training and best validation accuracy come with each run."""
+    """Two trainings agree bit for bit; final training, final and best validation accuracy come with each run."""
     ds = tiny_images()
     runs = [tiny_cnn(seed=s, labels=lab, val_every=2) for s in (0, 1) for lab in ("real", "random")]
     a, b = train_cnn_group(runs, ds), train_cnn_group(runs, ds)
@@ -100,7 +100,8 @@ def test_same_config_gives_identical_numbers_and_reports_its_measures():
             np.testing.assert_array_equal(x.history[k], y.history[k])
         assert np.isnan(x.history["val_acc"][0]) and not np.isnan(x.history["val_acc"][-1])  # val_every=2, last
         assert x.measures == {"final_train_acc": x.history["train_acc"][-1],
-                              "best_val_acc": np.nanmax(x.history["val_acc"])}
+                              "best_val_acc": np.nanmax(x.history["val_acc"]),
+                              "final_val_acc": x.history["val_acc"][-1]}
     assert a[0].label_flip_rate == 0 and a[1].label_flip_rate > 0.3
 
 

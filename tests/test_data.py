@@ -379,3 +379,44 @@ def test_make_noise_rejects_unknown_kinds_and_fractions_outside_0_1(kind, fracti
     with pytest.raises(ValueError):
         data.make_noise(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long), kind, fraction, 10,
                         torch.Generator().manual_seed(0))
+
+
+def test_nested_order_prefixes_are_stratified_and_cover_every_index():
+    """Every prefix of a nested order has class counts within one of each other (classes of equal
+    size), and the order is a permutation; another generator gives another order."""
+    labels = torch.arange(10).repeat_interleave(30)[torch.randperm(300, generator=torch.Generator().manual_seed(0))]
+    order = data.nested_order(labels, torch.Generator().manual_seed(1))
+    assert sorted(order.tolist()) == list(range(300))
+    for n in (7, 10, 55, 123, 300):
+        counts = torch.bincount(labels[order[:n]], minlength=10)
+        assert counts.max() - counts.min() <= 1
+    assert not torch.equal(order, data.nested_order(labels, torch.Generator().manual_seed(2)))
+
+
+@pytest.mark.parametrize("kind", ["randX", "randY", "sham"])
+def test_nested_noise_of_a_smaller_set_is_the_start_of_a_larger_one(kind):
+    """Noise examples and their noise values are nested over n: the first n rows of the noisy set of
+    size N equal the noisy set of size n, across block boundaries."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(700, 5, generator=g), torch.randint(10, (700,), generator=g)
+    big = data.nested_noise(x, y, kind, 0.4, 10, 7, (0.5, 0.2))
+    for n in (1, 255, 256, 300, 699):
+        small = data.nested_noise(x[:n], y[:n], kind, 0.4, 10, 7, (0.5, 0.2))
+        assert torch.equal(small.x, big.x[:n]) and torch.equal(small.y, big.y[:n])
+        assert torch.equal(small.is_noise, big.is_noise[:n])
+    assert 0.3 < big.is_noise.float().mean() < 0.5
+    changed_x, changed_y = (big.x != x).any(1), big.y != y
+    assert not (changed_x | changed_y)[~big.is_noise].any()  # only noise examples change
+    if kind == "sham":
+        assert not (changed_x | changed_y).any()
+    everything = data.nested_noise(x, y, kind, 1.0, 10, 7, (0.5, 0.2)).is_noise
+    assert torch.equal(everything, torch.ones(700, dtype=torch.bool))
+
+
+def test_pooled_inputs_average_blocks_and_refuse_a_pool_that_does_not_divide():
+    images = torch.arange(16, dtype=torch.uint8).view(1, 1, 4, 4)
+    pooled = data.flat_inputs(images, 2)
+    assert torch.allclose(pooled * 255, torch.tensor([[2.5, 4.5, 10.5, 12.5]]))
+    assert torch.equal(data.flat_inputs(images), images.flatten(1).float() / 255)
+    with pytest.raises(ValueError, match="does not divide"):
+        data.flat_inputs(images, 3)

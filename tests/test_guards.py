@@ -198,7 +198,7 @@ def test_seeds_draw_their_own_noise_examples_and_random_labels():
 
 MLP_ALTERNATIVES = dict(dataset="other", n_train=61, n_val=31, width=17, depth=3, lr=0.21, batch_size=17,
                         max_epochs=7, noise="randX", noise_fraction=0.25, seed=1, val_every=2,
-                        stop_when_fitted=False, sharpness="power")
+                        stop_when_fitted=False, sharpness="power", pool=2, nested=True, target_loss=0.5)
 CNN_ALTERNATIVES = dict(dataset="other", n_train=61, n_val=31, crop=24, downsample=2, channels=32, dense=(100,),
                         lr=0.02, halve_every=5, momentum=0.5, batch_size=64, epochs=10, labels="random",
                         regularizer="dropout", strength=0.2, seed=1, val_every=2)

@@ -200,8 +200,42 @@ def test_mixed_shapes_are_rejected():
 
 
 @pytest.mark.parametrize("bad", [dict(noise="rand"), dict(noise="none", noise_fraction=0.5),
-                                 dict(noise_fraction=1.5, noise="randY"), dict(width=0), dict(lr=0.0)])
+                                 dict(noise_fraction=1.5, noise="randY"), dict(width=0), dict(lr=0.0), dict(pool=0),
+                                 dict(target_loss=-0.1)])
 def test_impossible_configs_are_refused(bad):
     """An impossible option fails loudly at construction."""
     with pytest.raises(ValueError):
         tiny_run(**bad)
+
+
+def test_a_run_with_a_target_loss_ends_at_its_first_epoch_at_or_below_it():
+    """target_loss replaces 100% accuracy as the end: each run ends at the first epoch whose training
+    loss is at most the target, and its history equals the same run trained on without a target."""
+    ds = tiny_dataset()
+    free = train_group([tiny_run(seed=s, stop_when_fitted=False, max_epochs=12) for s in (0, 1)], ds)
+    target = float(np.median([r.history["train_loss"][5] for r in free]))
+    stopped = train_group([tiny_run(seed=s, max_epochs=12, target_loss=target) for s in (0, 1)], ds)
+    for f, r in zip(free, stopped):
+        hit = np.flatnonzero(f.history["train_loss"] <= target)
+        assert r.fitted == bool(len(hit))
+        end = hit[0] + 1 if len(hit) else 12
+        assert r.epochs_to_fit == end and r.epochs_run == end
+        np.testing.assert_allclose(r.history["train_loss"], f.history["train_loss"][:end])
+
+
+def test_nested_runs_share_their_first_examples_and_pooling_shrinks_the_input():
+    """With nested=True the training set of a smaller run is the start of a larger one's, noise
+    included; pool=2 halves each side of the image (tiny images: 4x4 -> 2x2)."""
+    ds = tiny_dataset()
+    small = prepare(tiny_run(n_train=40, nested=True, noise="randX", noise_fraction=0.5, pool=2), ds)
+    large = prepare(tiny_run(n_train=90, nested=True, noise="randX", noise_fraction=0.5, pool=2), ds)
+    assert small[0].shape == (40, 4) and large[0].shape == (90, 4)
+    for a, b in zip(small[:3], large[:3]):
+        assert torch.equal(a, b[:40])
+    result = train_group([tiny_run(pool=2, max_epochs=2)], ds)[0]
+    assert result.epochs_run == 2
+
+
+def test_a_pool_that_does_not_divide_the_images_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="does not divide"):
+        prepare(tiny_run(pool=3), tiny_dataset())
