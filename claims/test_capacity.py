@@ -5,25 +5,34 @@ validation accuracy.
 validation performance ... for real data, performance is already very close to maximal with 4096
 hidden units." Fig. 1 plots validation accuracy against hidden units, one curve per noise level.
 
-Design (settings in harness/tiers.py, `Capacity`, on top of the tier's time_to_fit run): for each
-noise type (randX: inputs replaced by Gaussian noise; randY: labels replaced by random ones), noise
-level and seed, the MLP at every width of the grid; seed s has the same subset, data order and noise
-examples everywhere. For the negative control, "sham" levels choose the same examples as each noise
-level but leave them unchanged (real data at every level, the same pipeline). A run trains until
-100% training accuracy or its epoch budget and is validated every val_every epochs and where it
-ends. Per run: the best validation accuracy, the maximum over its validation checks (for random
-labels it comes early, before the noise is fitted).
-A known bias: runs that fit late (narrow, noisy) are checked more often, and a maximum over more
-noisy checks reads higher, which if anything flattens the curves over width; the full tier checks
-every epoch, the smoke tier every 5 epochs and where a run ends.
+Design (settings in harness/tiers.py, `Capacity`): for each noise type (randX: inputs replaced by
+Gaussian noise; randY: labels replaced by random ones), noise level and seed, the MLP at every width
+of the grid; seed s has the same subset, data order and noise examples everywhere. The smoke tier
+pools images to 14x14 (d = 196, n = 2,000, n/d = 10.2) so that random inputs are not trivially
+separable. For the negative control, "sham" levels choose the same examples as each noise level but
+leave them unchanged (real data at every level, the same pipeline). A run trains until 100%
+training accuracy or its epoch budget. Per run: the validation accuracy at the end of training on
+all 10,000 validation examples (standard error about 0.35 points at 87%); the best accuracy over
+its validation checks (every val_every epochs) is reported beside it, not tested: for random labels
+it comes early, before the noise is memorized, the phase the claim is about.
 
-Convergence (with a short budget, capacity and training speed are confounded): a run
-counts as converged if it reached 100% training accuracy, or if the last quarter of its epochs raised
-its best validation accuracy by less than the tolerance. Decided before running: if more than 5% of
-a noise type's runs are unconverged, the test fails as inconclusive (the budget is too short).
+Convergence (with a short budget, capacity and training speed are confounded): a run counts as
+converged if it reached 100% training accuracy, or if its final validation accuracy is within the
+tolerance of its last check at or before three quarters of its epochs. A part of the claim: at least
+95% of a noise type's runs converge (share test against 1/2, minimum share 0.95; never
+"contradicted", since a short budget says nothing against the claim), otherwise the claim is not
+shown. Revised after the first run of this design, before any verdict was computed: the rule then
+failed the test as inconclusive, which turned a budget too short for narrow networks (12 and 40 of
+125 runs unconverged at 400 epochs, still memorizing random labels) into a broken CI run instead of
+the outcome "not shown". The note shows whether capacity binds: real data's accuracy at the smallest and the
+largest widths, and the share of runs at 100% training accuracy per width.
 
-Statistic, per seed and noise level: the capacity needed, log2 of the smallest width whose best
-validation accuracy is within the tolerance of that seed's best over all widths.
+Statistic, per seed and noise level: the capacity needed, log2 of the smallest width whose final
+validation accuracy is within the tolerance (1 point, about 3 standard errors) of that seed's best
+over all widths. It is defined whatever the shape of the curve: with label noise, accuracy at the
+end of training can dip near the width where the network first fits the noisy set and recover
+beyond it ("double descent", Nakkiran et al. 2019); the first width to come within the tolerance of
+the best counts, wherever the best lies.
 Decision rules, fixed before running (alpha = 0.05), per noise type:
 - claim: capacity needed increases with the noise level: Page's L, seeds as blocks; minimum effect:
   mean Spearman rho >= 0.5.
@@ -33,8 +42,8 @@ Decision rules, fixed before running (alpha = 0.05), per noise type:
 - part, "noisy data still gains there": at the highest noise level that last doubling gains more
   than it does on real data, paired by seed, in more seeds than chance (same test).
 Negative control: Page's L on the capacity needed over the sham levels (real data at level 0) must
-not pass; it would if an artifact of the pipeline (the examples chosen per level, the number of
-validation checks of runs that fit later) grew with the noise fraction.
+not pass; it would if an artifact of the pipeline (the examples chosen per level) grew with the
+noise fraction.
 """
 from __future__ import annotations
 
@@ -52,27 +61,29 @@ PAPER_DATASET = "mnist"
 ALPHA = 0.05
 MIN_RHO = 0.5  # mean Spearman rho of capacity needed against noise level
 MIN_SHARE = 0.8  # share of seeds for the two plateau parts
-MAX_UNCONVERGED = 0.05  # share of a noise type's runs; above it the test is inconclusive
+MIN_CONVERGED = 0.95  # share of a noise type's runs that must converge within the budget
 KINDS = ("randX", "randY")
 
 
 @dataclass
 class Curves:
-    """Best validation accuracy of one noise type over (conditions, seeds, widths)."""
+    """Validation accuracy of one noise type over (conditions, seeds, widths)."""
     kind: str
     widths: tuple[int, ...]
     levels: tuple[float, ...]  # conditions 0..len(levels)-1; level 0 is real data
-    best: np.ndarray  # (conditions, seeds, widths); conditions = levels + sham levels[1:]
+    final: np.ndarray  # (conditions, seeds, widths) at the end of training; conditions = levels + sham levels[1:]
     converged: np.ndarray  # same shape, bool
+    best: np.ndarray | None = None  # same shape, best over validation checks (reported, not tested)
+    fitted: np.ndarray | None = None  # same shape, bool: reached 100% training accuracy
 
     def capacity_needed(self, tolerance: float) -> np.ndarray:
         """(conditions, seeds) log2 of the smallest width within `tolerance` of the best over widths."""
-        reached = self.best >= self.best.max(-1, keepdims=True) - tolerance
+        reached = self.final >= self.final.max(-1, keepdims=True) - tolerance
         return np.log2(self.widths)[reached.argmax(-1)]
 
     def last_gain(self) -> np.ndarray:
-        """(conditions, seeds) gain in best validation accuracy from the second-largest width to the largest."""
-        return self.best[..., -1] - self.best[..., -2]
+        """(conditions, seeds) gain in final validation accuracy from the second-largest width to the largest."""
+        return self.final[..., -1] - self.final[..., -2]
 
 
 @dataclass
@@ -88,13 +99,23 @@ def best_val(r: RunResult) -> float:
     return float(np.nanmax(r.history["val_acc"]))
 
 
+def final_val(r: RunResult) -> float:
+    """Validation accuracy where the run ends (every run is validated there)."""
+    v = r.history["val_acc"][-1]
+    if np.isnan(v):
+        raise ValueError(f"run {r.config} has no validation check at its last epoch")
+    return float(v)
+
+
 def converged(r: RunResult, tolerance: float) -> bool:
-    """Fitted, or the last quarter of the run raised its best validation accuracy by less than `tolerance`."""
+    """Fitted, or the final validation accuracy is within `tolerance` of the last check at or before
+    three quarters of the run (it has stopped moving, up or down)."""
     if r.fitted:
         return True
     v = r.history["val_acc"]
-    q = len(v) * 3 // 4
-    return bool(np.nanmax(v[q:]) - np.nanmax(v[:q]) < tolerance)
+    earlier = v[:len(v) * 3 // 4 + 1]
+    checks = earlier[~np.isnan(earlier)]
+    return bool(len(checks) and abs(v[-1] - checks[-1]) < tolerance)
 
 
 def capacity(claims, tier: str) -> Capacity:
@@ -102,7 +123,8 @@ def capacity(claims, tier: str) -> Capacity:
         name = claims.dataset_name(PAPER_DATASET)
         ds = claims.dataset(name)
         t = claims.tier(tier)
-        base, cap = dataclasses.replace(t.time_to_fit, dataset=name), t.capacity
+        cap = t.capacity
+        base = dataclasses.replace(cap.run, dataset=name)
         seeds = claims.seeds(tier, default=cap.seeds)
         shams = [("sham", f) for f in cap.levels[1:]]
         conditions = {kind: [("none", 0.0)] + [(kind, f) for f in cap.levels[1:]] + shams for kind in KINDS}
@@ -116,8 +138,10 @@ def capacity(claims, tier: str) -> Capacity:
             shape = (len(conditions[kind]), len(seeds), len(cap.widths))
             res = [done[runs[(kind, c, s, w)]] for c in range(shape[0]) for s in seeds for w in cap.widths]
             curves[kind] = Curves(kind, cap.widths, cap.levels,
+                                  np.array([final_val(r) for r in res]).reshape(shape),
+                                  np.array([converged(r, cap.tolerance) for r in res]).reshape(shape),
                                   np.array([best_val(r) for r in res]).reshape(shape),
-                                  np.array([converged(r, cap.tolerance) for r in res]).reshape(shape))
+                                  np.array([r.fitted for r in res]).reshape(shape))
         plot(curves, claims.figure(tier, name, "fig1_capacity.png"), name, base)
         return Capacity(tier, name, cap.tolerance, curves, sum(r.wall_s for r in done.values()))
     return claims.memo(("capacity", tier), compute)
@@ -128,10 +152,10 @@ def plot(curves: dict[str, Curves], path, dataset: str, base):
     for ax, kind, what in zip(axes, KINDS, ("Gaussian inputs", "random labels")):
         c = curves[kind]
         for i, level in enumerate(c.levels):
-            b = c.best[i]  # (seeds, widths)
+            b = c.final[i]  # (seeds, widths)
             ax.plot(c.widths, b.mean(0), marker="o", label=f"noise {level:.0%}")
             ax.fill_between(c.widths, b.min(0), b.max(0), alpha=0.2)
-        ax.set(xscale="log", xlabel="hidden units per layer", ylabel="best validation accuracy")
+        ax.set(xscale="log", xlabel="hidden units per layer", ylabel="validation accuracy at the end of training")
         ax.set_xticks(c.widths, [str(w) for w in c.widths], minor=False)
         ax.minorticks_off()
         ax.set_title(f"{dataset}, {base.n_train} examples, {kind} ({what})", fontsize=10)
@@ -154,22 +178,30 @@ def verdicts(c: Curves, tolerance: float, rng) -> tuple[stats.Verdict, ...]:
     return trend, control, plateau, still
 
 
+def convergence(c: Curves) -> stats.Verdict:
+    """The part "the budget lets the runs converge": at least MIN_CONVERGED of the runs at the noise
+    levels (sham levels excluded) fitted or plateaued. Never contradicted: a short budget is no
+    evidence against the claim."""
+    v = stats.share_test(c.converged[:len(c.levels)].ravel(), alpha=ALPHA, min_share=MIN_CONVERGED)
+    return dataclasses.replace(v, p_reverse=1.0, outcome=stats.outcome(v.passed, 1.0, ALPHA))
+
+
 SMOKE_REASONS = {
     "randX": (
-        "at smoke scale (Fashion-MNIST, n 1000, widths 16-256, base seed 0) the width needed to come within 2 points "
-        "of the best does not grow with input noise: geometric-mean width 0%: 28, 20%: 37, 40%: 37, 60%: 32, 80%: "
-        "32; Page's L mean rho 0.07, p 0.38. Noisy data gains more from width (16->256: real +0.026, 80% noise "
-        "+0.043), but within the tolerance at every level. Real data is at its plateau at 256 units (5/5 seeds, p "
-        "0.031); 80% noise gains more there in 4/5 seeds (p 0.19). Over --base-seed 0..4 the trend alone holds at 3 "
-        "(2, 3, 4: rho 0.51-0.77, p 0.0007-0.049; at 1 rho 0.47, p 0.033, below the minimum effect) and the real-data "
-        "plateau at 5, but noisy data never gains significantly more at the largest width (2-3 of 5 seeds), so the "
-        "whole test holds at none"),
+        "not shown at smoke scale (Fashion-MNIST at 14x14, n 2,000, widths 16-256, 10,000 validation examples, base "
+        "seed 0, CPU) because the budget is too short for the narrowest width: 12 of 125 runs (all at 16 units, "
+        "where 12% of runs reach 100% training accuracy) are still moving at 400 epochs (the part needs 95% converged; 90%). "
+        "The rest holds: the width needed to come within 1 point of the best grows with input noise (geometric "
+        "mean 0%: 84, 20%: 64, 40%: 111, 60%: 111, 80%: 128; Page's L mean rho 0.54, p 0.021), real data is at its "
+        "plateau at 256 units (5/5 seeds) and 80% noise gains more there (5/5)"),
     "randY": (
-        "no capacity effect for random labels at smoke scale (Fashion-MNIST, n 1000, widths 16-256, base seed 0), "
-        "as the extended paper found on CIFAR-10: geometric-mean width needed 0%: 28, 20%: 42, 40%: 37, 60%: 49, "
-        "80%: 42; Page's L mean rho 0.13, p 0.32; best validation accuracy is flat over widths at every level "
-        "(80%: 0.42/0.42/0.47/0.47/0.41) and 80% noise loses 0.058 from 128 to 256 units. Over --base-seed 0..4 "
-        "the trend holds at none (rho -0.13 to 0.44, p >= 0.06)"),
+        "not shown at smoke scale (Fashion-MNIST at 14x14, n 2,000, widths 16-256, 10,000 validation examples, base "
+        "seed 0, CPU): 40 of 125 runs (16 and 32 units, still memorizing random labels: 4% and 24% of runs fitted) "
+        "are unconverged at 400 epochs, and the width needed does not grow with label noise (geometric mean 0%: 84, "
+        "20%: 169, 40%: 223, 60%: 74, 80%: 37; Page's L mean rho -0.24, p 0.87): at the end of training accuracy "
+        "dips at 32 units for 40-80% noise and recovers (80%: 0.286/0.225/0.259/0.268/0.283), so at high noise "
+        "the narrowest width, which cannot memorize, is already near the best, as the extended paper found for "
+        "random labels on CIFAR-10"),
 }
 PARAMS = [p for kind in KINDS
           for p in tier_params(kind, expect=("not shown",), smoke_fails=SMOKE_REASONS[kind])]
@@ -183,25 +215,22 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
     c, tol = cap.curves[kind], cap.tolerance
     n_levels = len(c.levels)
     unconverged = ~c.converged[:n_levels]
-    if unconverged.mean() > MAX_UNCONVERGED:  # a failure, not the claim's verdict (xfail covers only that)
-        pytest.fail(f"C1 {kind} inconclusive: {int(unconverged.sum())} of {unconverged.size} runs neither fitted "
-                    f"nor plateaued within the budget, so narrow widths may only be slow, not short of capacity; "
-                    f"unconverged per width {unconverged.sum((0, 1)).tolist()} for widths {list(c.widths)}",
-                    pytrace=False)
 
     trend, control, plateau, still = verdicts(c, tol, lambda what: numpy_generator("bootstrap", "C1", kind, what,
                                                                                    tier, cap.dataset))
     needed, gain, w = c.capacity_needed(tol), c.last_gain(), c.widths
     mean_needed = ", ".join(f"{lv:.0%}: {2 ** m:.0f}" for lv, m in zip(c.levels, needed[:n_levels].mean(1)))
-    curves = "; ".join(f"{lv:.0%}: " + "/".join(f"{a:.3f}" for a in c.best[i].mean(0))
-                       for i, lv in enumerate(c.levels))
-    note = (f"{kind}; tolerance {tol}; geometric-mean width needed per noise level {mean_needed}; mean best "
-            f"validation accuracy at widths {'/'.join(map(str, w))}: {curves}; gain {w[-2]}->{w[-1]} real "
-            f"{gain[0].mean():+.3f}, noise {c.levels[-1]:.0%} {gain[n_levels - 1].mean():+.3f}; "
-            f"{int(unconverged.sum())} of {unconverged.size} runs unconverged; described, not tested: gain "
-            f"{w[0]}->{w[-1]} per level " + ", ".join(f"{lv:.0%}: {g:+.3f}" for lv, g in
-                                                      zip(c.levels, (c.best[:n_levels, :, -1] - c.best[:n_levels, :, 0]).mean(1))))
+    per_level = lambda a: "; ".join(f"{lv:.0%}: " + "/".join(f"{x:.3f}" for x in a[i].mean(0))  # noqa: E731
+                                    for i, lv in enumerate(c.levels))
+    fitted = "/".join(f"{x:.0%}" for x in c.fitted[:n_levels].mean((0, 1)))
+    note = (f"{kind}; tolerance {tol}; geometric-mean width needed per noise level {mean_needed}; mean validation "
+            f"accuracy at the end of training at widths {'/'.join(map(str, w))}: {per_level(c.final)}; gain "
+            f"{w[-2]}->{w[-1]} real {gain[0].mean():+.3f}, noise {c.levels[-1]:.0%} {gain[n_levels - 1].mean():+.3f}; "
+            f"runs at 100% training accuracy per width {fitted}; {int(unconverged.sum())} of {unconverged.size} runs "
+            f"unconverged; reported, not tested: best over validation checks {per_level(c.best)}")
     decide("C1", trend, control, tier=tier, dataset=cap.dataset, note=note, compute_s=cap.compute_s,
            control_note="capacity needed over sham levels (the examples of each level chosen but left unchanged)",
-           parts=[(f"real data at its plateau at {w[-1]} units", plateau),
+           parts=[("runs converged within the budget (unconverged per width "
+                   f"{unconverged.sum((0, 1)).tolist()})", convergence(c)),
+                  (f"real data at its plateau at {w[-1]} units", plateau),
                   (f"noise {c.levels[-1]:.0%} still gains more than real data at {w[-1]} units", still)])

@@ -6,24 +6,30 @@ epochs to 100% training accuracy against hidden units (left, fixed n) and agains
 (right, fixed width), one curve per noise level: the fraction of inputs replaced by Gaussian noise.
 
 Design (settings in harness/tiers.py, `Scaling`): for each noise level (randX fraction) and seed, a
-sweep over dataset sizes at the tier's width and over widths at the tier's size; seed s has the
-same initialisation, subset and data order at every level. For the negative control, "sham" levels
-choose the same examples as each noise level but leave them unchanged, so the data are real at
-every sham level while everything else that depends on the level (which examples are chosen, the
-run's key) goes through the same pipeline. Statistic, per seed and level: the
-least-squares slope of log(epochs to fit) against log(size), or against log(width). Runs not
-fitted within the budget enter at the budget (a lower bound, counted in the report).
+sweep over dataset sizes at one width and over widths at one size. Training sets are nested over
+sizes: a larger set holds the smaller one, its noise examples and their noise values (a fresh draw
+per size would add its own variation to every slope). Images are pooled to 14x14 (d = 196) in the
+smoke tier so that every size with random inputs has n >= 8d (n/d 8.2-23; the paper: 64); the
+narrowest width is chosen to bind, slowing the fit of noise. Seed s has the same initialisation,
+examples and data order at every level. For the negative control, "sham" levels choose the same
+examples as each noise level but leave them unchanged, so the data are real at every sham level
+while everything else that depends on the level goes through the same pipeline.
+Per seed, level and panel: the least-squares slope of log(epochs to fit) against log(size), or
+minus the slope against log(width); the panel's growth factor is exp(slope x log(range)), how much
+longer fitting takes from the panel's easiest point to its hardest. Runs not fitted within the
+budget enter at the budget (a lower bound, counted in the report).
 
 Decision rules, fixed before running (alpha = 0.05), per panel:
-- "slows down for real data as well as noise": the slope has the expected sign (positive for size,
-  negative for width) on real data, and so has each seed's mean slope over the noise levels, in
-  more seeds than chance (exact binomial test against 1/2, minimum share 0.8, each), combined as an
-  intersection-union test. (A first version asked this of every level separately: 25 of 25
-  seed-level pairs at 5 seeds and 5 levels, which a true effect fails by chance; see the issue.)
-- "more severe with noise": the slope (size) or minus the slope (width) increases with the noise
-  level: Page's L, seeds as blocks; minimum effect: mean Spearman rho >= 0.5.
-Negative control: Page's L over the sham levels (real data at level 0), the same decision as the
-claim's, must not pass; it would if an artifact of the pipeline grew with the noise fraction.
+- primary, "more severe for noise": the growth factor on noisy data (mean slope over the noise
+  levels) exceeds that on real data, paired by seed: exact one-sided sign test; minimum effect:
+  geometric-mean ratio noisy/real growth >= 1.2 (noise at least 20% more slowdown over the range).
+- part, "slows down for real data as well as noise": the slope has the expected sign on real data,
+  and so has each seed's mean slope over the noise levels, in more seeds than chance (exact
+  binomial test against 1/2, minimum share 0.8, each), as an intersection-union test.
+- reported beside, not decided: Page's L of the slope over the noise levels (mean Spearman rho).
+Negative control: the primary test with the sham levels in place of the noise levels must not
+pass; it would if an artifact of the pipeline (the examples chosen per level, the run's key)
+slowed fitting the more examples a level chooses.
 """
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ from harness.train import RunResult
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
 MIN_SHARE = 0.8  # share of seeds whose slope has the expected sign (real data; mean over noise levels)
-MIN_RHO = 0.5  # mean Spearman rho of slope against noise level
+MIN_RATIO = 1.2  # geometric-mean ratio of noisy to real growth over the panel's range
+MIN_RHO = 0.5  # mean Spearman rho of slope against noise level (reported, not decided)
 TIERS = tier_params()
 
 
@@ -59,6 +66,11 @@ class Panel:
         y = np.log(self.epochs)
         return (y - y.mean(-1, keepdims=True)) @ x / (x @ x)
 
+    def growth(self, sign: int) -> np.ndarray:
+        """(conditions, seeds) factor by which fitting slows over the panel's range, exp(sign x slope x
+        log(largest / smallest point)): > 1 when it slows in the expected direction."""
+        return np.exp(sign * self.slopes() * np.log(self.points[-1] / self.points[0]))
+
 
 @dataclass
 class Scaling:
@@ -66,6 +78,8 @@ class Scaling:
     dataset: str
     panels: dict[str, Panel]
     compute_s: float
+    input_dim: int  # d after pooling
+    sizes: tuple[int, ...]  # of the size panel; the width panel trains at the smallest
 
 
 def scaling(claims, tier: str) -> Scaling:
@@ -73,7 +87,8 @@ def scaling(claims, tier: str) -> Scaling:
         name = claims.dataset_name(PAPER_DATASET)
         ds = claims.dataset(name)
         t = claims.tier(tier)
-        base, sc = dataclasses.replace(t.time_to_fit, dataset=name), t.scaling
+        sc = t.scaling
+        base = dataclasses.replace(sc.run, dataset=name)
         seeds = claims.seeds(tier, default=sc.seeds)
         conditions = [("randX" if f else "none", f) for f in sc.levels] + [("sham", f) for f in sc.levels[1:]]
         grids = {"size": [dataclasses.replace(base, n_train=n) for n in sc.sizes],
@@ -92,7 +107,8 @@ def scaling(claims, tier: str) -> Scaling:
                                  np.array([r.epochs_to_fit for r in res], float).reshape(shape),
                                  np.array([not r.fitted for r in res]).reshape(shape))
         plot(panels, claims.figure(tier, name, "fig2_time_to_fit.png"), name, base)
-        return Scaling(tier, name, panels, sum(r.wall_s for r in done.values()))
+        return Scaling(tier, name, panels, sum(r.wall_s for r in done.values()), ds.input_dim // base.pool ** 2,
+                       sc.sizes)
     return claims.memo(("scaling", tier), compute)
 
 
@@ -112,40 +128,55 @@ def plot(panels: dict[str, Panel], path, dataset: str, base):
     return report.save_figure(fig, path)
 
 
-def panel_verdicts(p: Panel, sign: int, rng) -> tuple[stats.Verdict, stats.Verdict, stats.Verdict]:
-    """(steeper with noise, slows for real and noise, negative control) of one panel; `sign` is the
-    expected sign of the slope (+1 size, -1 width), rng(what) a bootstrap generator."""
-    slopes = sign * p.slopes()  # (conditions, seeds)
+def panel_verdicts(p: Panel, sign: int, rng) -> tuple[stats.Verdict, stats.Verdict, stats.Verdict,
+                                                       stats.Verdict]:
+    """(more severe with noise, slows for real and noise, negative control, trend over levels) of one
+    panel; `sign` is the expected sign of the slope (+1 size, -1 width), rng(what) a bootstrap
+    generator. The trend is reported beside the primary test, not decided."""
     n_levels = len(p.levels)
-    real, noisy = slopes[0], slopes[1:n_levels].mean(0)  # (seeds,) each
-    slows = stats.all_of([stats.share_test(x > 0, alpha=ALPHA, min_share=MIN_SHARE) for x in (real, noisy)],
+    growth = p.growth(sign)  # (conditions, seeds)
+    real, noisy, sham = growth[0], _geomean(growth[1:n_levels]), _geomean(growth[n_levels:])  # (seeds,) each
+    never = np.zeros(len(real), bool)
+    more_severe = stats.censored_sign_test(noisy, real, never, never, alpha=ALPHA, min_ratio=MIN_RATIO,
+                                           rng=rng("primary"))
+    control = stats.censored_sign_test(sham, real, never, never, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng("control"))
+    slows = stats.all_of([stats.share_test(x > 1, alpha=ALPHA, min_share=MIN_SHARE) for x in (real, noisy)],
                          f"slope sign {'+' if sign > 0 else '-'} on real data and on noise (mean over levels)")
-    steeper = stats.page_trend(slopes[:n_levels].T, alpha=ALPHA, min_effect=MIN_RHO, rng=rng("trend"))
-    control = stats.page_trend(slopes[[0, *range(n_levels, len(slopes))]].T, alpha=ALPHA, min_effect=MIN_RHO,
-                               rng=rng("control"))
-    return steeper, slows, control
+    trend = stats.page_trend(sign * p.slopes()[:n_levels].T, alpha=ALPHA, min_effect=MIN_RHO, rng=rng("trend"))
+    return more_severe, slows, control, trend
+
+
+def _geomean(growth: np.ndarray) -> np.ndarray:
+    """Geometric mean over conditions (axis 0): the growth of the mean slope."""
+    return np.exp(np.log(growth).mean(0))
 
 
 def check_panel(axis: str, sign: int, tier, claims, decide):
     s = scaling(claims, tier)
     p = s.panels[axis]
-    steeper, slows, control = panel_verdicts(p, sign, lambda what: numpy_generator("bootstrap", "C2c", axis, what,
-                                                                                   tier, s.dataset))
+    more_severe, slows, control, trend = panel_verdicts(
+        p, sign, lambda what: numpy_generator("bootstrap", "C2c", axis, what, tier, s.dataset))
     n_levels = len(p.levels)
-    mean_slopes = ", ".join(f"{lv:.0%}: {m:+.2f}" for lv, m in zip(p.levels, p.slopes()[:n_levels].mean(1)))
-    note = (f"mean slope of log epochs on log {axis} per noise level {mean_slopes}; "
-            f"{int(p.censored.sum())} of {p.censored.size} runs censored at the budget")
-    decide("C2c", steeper, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           control_note="sham levels: the examples of each noise level chosen but left unchanged",
+    growth = np.exp(np.log(p.growth(sign)).mean(1))  # (conditions,) geometric mean over seeds
+    per_level = ", ".join(f"{lv:.0%}: {g:.2f}" for lv, g in zip(p.levels, growth[:n_levels]))
+    sham = ", ".join(f"sham {lv:.0%}: {g:.2f}" for lv, g in zip(p.levels[1:], growth[n_levels:]))
+    d = s.input_dim
+    note = (f"growth of epochs to fit over {axis} {p.points[0]}-{p.points[-1]} (geometric mean over seeds) per "
+            f"noise level {per_level}; noisy/real ratio per seed "
+            f"{', '.join(f'{x:.2f}' for x in np.array(more_severe.details['slow']) / more_severe.details['fast'])}; "
+            f"trend over levels (reported, not decided): Page's L p {trend.p_value:.2g}, mean rho {trend.effect:.2f}; "
+            f"{int(p.censored.sum())} of {p.censored.size} runs censored at the budget; d = {d}, n/d "
+            f"{min(s.sizes) / d:.1f}-{max(s.sizes) / d:.1f}")
+    decide("C2c", more_severe, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           control_note=f"sham levels (the examples of each noise level chosen but left unchanged): {sham}",
            parts=[("claim (slows for real and noise)", slows)])
 
 
 SIZE_TIERS = tier_params(expect=("not shown",), smoke_fails=(
-    "at smoke scale (Fashion-MNIST, base seed 0, n 500-2000 at 2x256) more data slows fitting on real data and "
-    "on noise (5/5 seeds each, p 0.031), but the slope of log epochs on log n does not grow with noise: mean "
-    "slopes 0%: +0.19, 20%: +0.24, 40%: +0.18, 60%: +0.33, 80%: +0.21; Page's L mean rho -0.06, p 0.62 . Borderline at "
-    "this scale: over --base-seed 0..4 the trend holds at 2 (rho 0.56, p 0.006 at seeds 1 and 2) and the whole "
-    "test at 1 (seed 2)"))
+    "at smoke scale (Fashion-MNIST at 14x14, nested n 1,600-4,525, 2x128) more data slows fitting only a little, "
+    "and not more with noise: growth of epochs to fit over the range 1.11 on real data, 1.19 at 40% and 1.08 at 80% "
+    "Gaussian inputs; noisy/real growth ratio 1.03 (minimum 1.2), p 0.64 (base seed 0, CPU). Not shown at each of "
+    "--base-seed 1..4 too (H200: ratio 1.04-1.11)"))
 
 
 @pytest.mark.parametrize("tier", SIZE_TIERS)

@@ -3,12 +3,16 @@
 full  = the paper's setup (docs/design.md): 2x4096 ReLU MLP, 50,000 training / 10,000 validation
         examples, plain SGD lr 0.01, up to 1000 epochs, 5 seeds. Meant for GPUs.
 smoke = the same design shrunk to run in minutes on 2 CPU cores. Deviations, all deliberate:
-        1,000 training examples, 2x256 units, lr 0.1 (10x the paper's, so fitting takes tens of
-        epochs instead of hundreds), 1,000 validation examples checked every 5 epochs, and 8
-        seeds instead of 5: epochs to 100% on real Fashion-MNIST have a long tail (a few
-        near-duplicate images with different labels), and in a pilot over 25 seed pairs one real
-        run took as long as its random-label twin; with 5 seeds a single such seed fails an exact
-        sign test (smallest p 1/32), with 8 seeds one may disagree (7/8: p = 0.035).
+        images average-pooled to 14x14 (d = 196) and 2,000 training examples (`labels`, C0 and
+        C2a, which have no random inputs: 28x28 and 1,000), so that a condition with random inputs
+        has n/d = 10.2 (the paper: 50,000/784 = 64; below n = 2d a
+        linear map labels Gaussian points any way, Cover 1965, and random inputs are trivially
+        fitted: the first smoke design had n/d = 0.6-2.6); 2x256 units; lr 0.1 (10x the paper's,
+        so fitting takes a hundred epochs instead of hundreds); 1,000 validation examples checked
+        every 5 epochs; and 8 seeds instead of 5: epochs to 100% on real Fashion-MNIST have a
+        long tail (near-duplicate images with different labels), and with 5 seeds a single
+        discordant seed fails an exact sign test (smallest p 1/32), with 8 one may disagree
+        (7/8: p = 0.035).
 Both use batch size 32 (not stated in the paper; Keras' default, and the authors used Keras).
 `--seeds` and `--base-seed` override the seeds of every tier; `--dataset` the dataset.
 """
@@ -43,22 +47,20 @@ def tier_params(*values, smoke_fails: str = "", expect: tuple[str, ...] = FAILUR
 
 @dataclass(frozen=True)
 class Scaling:
-    """C2c (Fig. 2): time to fit over dataset sizes (at time_to_fit.width) and widths (at n_train).
-
-    The smoke grid keeps the paper's regime of first-layer weights per training example (784 x
-    width / n: about 8-64 in the paper's width panel, 100-400 in its size panel); a first smoke
-    grid of widths 64-256 at n = 1,000 (50-200 weights per example, so capacity never bound)
-    and 3 noise levels showed no significant effect (README, closing note of the issue)."""
-    sizes: tuple[int, ...]  # training examples
-    widths: tuple[int, ...]  # hidden units per layer
-    levels: tuple[float, ...]  # share of inputs replaced by Gaussian noise (randX), ordered
-    seeds: int  # Page's L over >= 3 levels needs fewer seeds than a sign test
+    """C2c (Fig. 2): time to fit over dataset sizes (at run.width) and widths (at run.n_train), with
+    training sets nested over sizes (run.nested: the larger set holds the smaller, noise included)."""
+    run: RunConfig  # the point both panels share; noise, seed, n_train or width filled in per run
+    sizes: tuple[int, ...]  # training examples, increasing, each >= 8 d where inputs are noise
+    widths: tuple[int, ...]  # hidden units per layer, increasing
+    levels: tuple[float, ...]  # share of inputs replaced by Gaussian noise (randX), ordered; 0 = real
+    seeds: int
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """C1 (Fig. 1): best validation accuracy over widths (at time_to_fit.n_train), per noise type and
-    level. The smoke grid shares its randX runs, and the widths up to 64, with C2c's width panel."""
+    """C1 (Fig. 1): validation accuracy at the end of training over widths, per noise type and level,
+    on all validation examples (run.n_val)."""
+    run: RunConfig  # width, noise and seed filled in per run
     widths: tuple[int, ...]  # hidden units per layer, increasing; the last two give the plateau check
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
     tolerance: float  # validation accuracy within this of a seed's best over widths counts as maximal
@@ -67,7 +69,8 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Sharpness:
-    """C3 (Fig. 3 left): sharpness where each run first reaches 100% training accuracy."""
+    """C3 (Fig. 3 left): sharpness where each run first reaches run.target_loss (a matched training
+    loss), with run.lr small enough that the top eigenvalue stays far below 2/lr."""
     run: RunConfig  # noise and seed filled in per run
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
     seeds: int
@@ -86,9 +89,10 @@ class Regularization:
 class Tier:
     name: str
     seeds: int  # seeds per condition; seed s is a paired block across conditions
-    time_to_fit: RunConfig  # C0, C2a, C2b, C5: noise and seed are filled in per run
-    scaling: Scaling  # C2c, on top of time_to_fit
-    capacity: Capacity  # C1, on top of time_to_fit
+    time_to_fit: RunConfig  # C2b, C5 (and C1's base): noise and seed are filled in per run
+    labels: RunConfig  # C0, C2a: real against random labels, no random inputs
+    scaling: Scaling  # C2c
+    capacity: Capacity  # C1
     sharpness: Sharpness  # C3
     regularization: Regularization  # C4
 
@@ -96,43 +100,62 @@ class Tier:
 TIERS = {
     "smoke": Tier(
         "smoke", seeds=8,
-        time_to_fit=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
-                              val_every=5),
-        scaling=Scaling(sizes=(500, 1000, 2000), widths=(16, 32, 64), levels=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=5),
-        # 2 points: about 1.5 binomial standard errors of an accuracy near 85% on 1,000 validation examples.
-        capacity=Capacity(widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.02, seeds=5),
-        # Smaller than time_to_fit: both estimators run on every model (the paper's needs hundreds
-        # of gradient passes).
-        sharpness=Sharpness(RunConfig(n_train=500, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=400,
-                                      val_every=10, sharpness="both"),
-                            levels=(0.0, 0.5, 1.0), seeds=5),
+        time_to_fit=RunConfig(n_train=2000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
+                              val_every=5, pool=2),
+        # No random inputs, so no pooling: 14x14 images merge near-duplicates with different labels
+        # (claims/test_time_to_fit.py).
+        labels=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400, val_every=5),
+        # Sizes 1,600-4,525 (n/d 8.2-23, steps of sqrt 2) at 2x128, widths 16-128 at n = 1,600: the
+        # narrowest width binds (a pilot on other seeds: 2x16 fits 80% Gaussian inputs only after
+        # 420-450 epochs, 2x128 after 50-80). 8 seeds so that one may disagree in the sign test.
+        scaling=Scaling(RunConfig(n_train=1600, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=600,
+                                  val_every=50, pool=2, nested=True),
+                        sizes=(1600, 2263, 3200, 4525), widths=(16, 32, 64, 128), levels=(0.0, 0.4, 0.8), seeds=8),
+        # All 10,000 validation examples: 1 point is about 3 standard errors of an accuracy near 87%.
+        capacity=Capacity(RunConfig(n_train=2000, n_val=10_000, width=256, lr=0.1, batch_size=32, max_epochs=400,
+                                    val_every=100, pool=2),
+                          widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.01, seeds=5),
+        # Measured at a matched training loss of 0.1 (mean cross-entropy over the whole training set)
+        # with lr 0.02 (2/lr = 100; a pilot at lr 0.05 found top eigenvalues of 13-19 there, 2/lr = 40;
+        # at lr 0.02 they rose to 20-43, so lr x eigenvalue / 2 stays near 0.4-0.5).
+        # 2x128 at n = 2,000 (n/d 10.2), both estimators on every model.
+        sharpness=Sharpness(RunConfig(n_train=2000, n_val=500, width=128, lr=0.02, batch_size=32, max_epochs=2000,
+                                      val_every=100, sharpness="both", pool=2, target_loss=0.1),
+                            levels=(0.0, 1 / 3, 2 / 3, 1.0), seeds=5),
         # C4 shrunk to minutes on a CPU (paper: CIFAR-10, 64 filters, lr 0.01 halved every 10 epochs):
         # 256 examples, 8 filters on 14x14 inputs (28x28 average-pooled by 2: a quarter of the convolution
         # work, measured 3x faster), the paper's dense 384/192. lr 0.05 halved every 20 epochs, because at
         # the paper's schedule random labels are far from fitted in 50 epochs (docs/design.md, pitfalls); without
         # regularization random labels then reach 98-100% training accuracy after 50 epochs (pilot of 3
-        # seeds, then 8 of 8 seeds at base seed 0). Strengths span each regularizer's range in the paper,
-        # dropout linearly, the Gaussian std and weight decay log-spaced up to the paper's maximum. 8 seeds
-        # (see above): 272 CNNs in one batch, 17 curve points x 2 label conditions x 8 seeds.
+        # seeds, then 8 of 8 seeds at base seed 0). The full tier's five strengths per regularizer, over the
+        # paper's ranges. Validation on 5,000 examples at the last epoch only. 8 seeds (see above): 416
+        # CNNs in one batch, 26 curve points (with the dropout replicate) x 2 label conditions x 8 seeds.
         regularization=Regularization(
-            CNNConfig(n_train=256, n_val=500, channels=8, dense=(384, 192), downsample=2, lr=0.05, halve_every=20,
-                      batch_size=32, epochs=50, val_every=5),
-            strengths=(("dropout", (0.3, 0.6, 0.9)), ("input_dropout", (0.3, 0.6, 0.9)),
-                       ("gaussian", (0.5, 1.5, 5.0)), ("weight_decay", (0.01, 0.1, 1.0))),
+            CNNConfig(n_train=256, n_val=5000, channels=8, dense=(384, 192), downsample=2, lr=0.05, halve_every=20,
+                      batch_size=32, epochs=50, val_every=50),
+            strengths=(("dropout", (0.1, 0.3, 0.5, 0.7, 0.9)), ("input_dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
+                       ("gaussian", (0.25, 0.5, 1.0, 2.5, 5.0)), ("weight_decay", (1e-4, 1e-3, 1e-2, 1e-1, 1.0))),
             seeds=8),
     ),
     "full": Tier(
         "full", seeds=5,
         time_to_fit=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                               max_epochs=1000, val_every=1),
-        scaling=Scaling(sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
+        labels=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
+                         val_every=1),
+        scaling=Scaling(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
+                                  val_every=10, nested=True),
+                        sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
                         levels=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=5),
         # Beyond the paper's 4096, to see where noisy data saturates; 1 point is "very close to maximal".
-        capacity=Capacity(widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+        capacity=Capacity(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
+                                    val_every=10),
+                          widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
                           tolerance=0.01, seeds=5),
         # Power iteration only: LeCun's estimator would cost hundreds of full-gradient passes per model.
+        # At a matched training loss of 0.1, as in the smoke tier; lr 0.01 puts 2/lr at 200.
         sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
-                                      max_epochs=1000, val_every=10, sharpness="power"),
+                                      max_epochs=1000, val_every=10, sharpness="power", target_loss=0.1),
                             levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=5),
         # The paper's C4: CIFAR-10 cropped to 28x28, Zhang et al.'s 64 filters, 50 epochs, lr 0.01 halved
         # every 10 epochs, momentum 0.9, batch 128 (Zhang et al.'s), over the paper's strength ranges.

@@ -32,12 +32,12 @@ def test_c0_control_fires_when_the_tiny_network_fits_random_labels():
     """C0: the control is the claim's own share test on a network too small to memorize; it passes
     when those runs report fitted (a broken fit criterion), not when they do not."""
     def sweep(fitted):
-        return c0.Sweep("smoke", "x", {"randY, tiny net": [result(fitted) for _ in range(SEEDS)]}, 0.0)
-    assert c0.fitted_completely(sweep(True), "randY, tiny net").passed
-    assert not c0.fitted_completely(sweep(False), "randY, tiny net").passed
+        return c0.Sweep("smoke", "x", {"labels: randY, tiny net": [result(fitted) for _ in range(SEEDS)]}, 0.0)
+    assert c0.fitted_completely(sweep(True), "labels: randY, tiny net").passed
+    assert not c0.fitted_completely(sweep(False), "labels: randY, tiny net").passed
 
 
-@pytest.mark.parametrize("slow, fast", [("real, replicate", "real"), ("real", "real, replicate")],
+@pytest.mark.parametrize("slow, fast", [("labels: real, replicate", "labels: real"), ("real", "real, replicate")],
                          ids=["C2a", "C2b"])
 def test_c2_controls_fire_when_one_replicate_is_slower(slow, fast):
     """C2a/C2b: the replicate-against-replicate sign test passes when one replicate fits later in
@@ -63,7 +63,8 @@ def test_c5_control_fires_when_the_sham_half_is_fitted_later():
 
 def test_c2c_control_fires_when_sham_levels_slow_down_more():
     """C2c: with the slope over n growing across the sham levels (an artifact of the level), the
-    control's Page test passes; with sham levels equal to real data it does not."""
+    control's sign test on growth over the range passes; with sham levels equal to real data it does
+    not. The primary test behaves the same on the noise levels."""
     points, levels = (500, 1000, 2000, 4000), (0.0, 0.2, 0.4, 0.6, 0.8)
     g = np.random.default_rng(1)
 
@@ -73,6 +74,7 @@ def test_c2c_control_fires_when_sham_levels_slow_down_more():
         return c2c.Panel("size", points, levels, np.exp(log_epochs), np.zeros(log_epochs.shape, bool))
     assert c2c.panel_verdicts(panel(0.3), +1, rng)[2].passed
     assert not c2c.panel_verdicts(panel(0.0), +1, rng)[2].passed
+    assert not c2c.panel_verdicts(panel(0.3), +1, rng)[0].passed  # noise levels have real data's slope here
 
 
 def test_c3_control_fires_when_sharpness_rises_over_sham_levels():
@@ -80,7 +82,7 @@ def test_c3_control_fires_when_sharpness_rises_over_sham_levels():
     with the sham level, and not when it is flat."""
     def sweep(rise):
         cols = [[result(measures={"sharpness": 10.0 + rise * j + 0.01 * s}) for s in range(5)] for j in range(3)]
-        return c3.Sweep("smoke", "x", (0.0, 0.5, 1.0), 0.1, {"control": cols}, 0.0)
+        return c3.Sweep("smoke", "x", (0.0, 0.5, 1.0), 0.1, 0.1, {"control": cols}, 0.0)
     assert sweep(2.0).trend("control").passed
     assert not sweep(0.0).trend("control").passed
 
@@ -114,3 +116,51 @@ def test_c4_controls_fire_when_the_dropout_replicate_differs_from_dropout():
     same = sweep([0.8, 0.75, 0.6, 0.2])
     assert c4.ranking_verdicts(better)[1].passed and c4.differential_verdicts(better)[1].passed
     assert not c4.ranking_verdicts(same)[1].passed and not c4.differential_verdicts(same)[1].passed
+
+
+def test_c1_capacity_needed_handles_a_curve_that_dips_and_recovers():
+    """Capacity needed is the first width within the tolerance of the best over widths, wherever the
+    best lies: a dip after that width (double descent) does not move it, a best beyond the dip does."""
+    widths, levels = (16, 32, 64, 128), (0.0,)
+    final = np.array([[[0.70, 0.80, 0.74, 0.805],    # dips at 64, recovers: 32 is within 1 point of the best
+                       [0.70, 0.75, 0.70, 0.80]]])   # the best lies beyond the dip: 128
+    c = c1.Curves("randY", widths, levels, final, np.ones(final.shape, bool))
+    assert c.capacity_needed(0.01).tolist() == [[5.0, 7.0]]
+
+
+def test_c1_a_run_still_moving_at_the_budget_is_unconverged():
+    """Unfitted runs count as converged only if their final validation accuracy is within the tolerance
+    of the last check at or before three quarters of the run, up or down."""
+    def run(val, fitted=False):
+        return RunResult(tiny_run(), {"val_acc": np.array(val, float)}, fitted, 4, 0.0, 1.0, 0.0)
+    nan = float("nan")
+    assert c1.converged(run([0.5, nan, 0.60, nan, 0.605]), 0.01)
+    assert not c1.converged(run([0.5, nan, 0.60, nan, 0.58]), 0.01)  # falling: still memorizing
+    assert not c1.converged(run([0.5, nan, 0.60, nan, 0.62]), 0.01)
+    assert c1.converged(run([0.5, 0.3], fitted=True), 0.01)
+
+
+def test_c4_weak_form_misses_a_regularizer_without_a_differential_effect():
+    """The weak form needs random-label fit to lose at least twice the share of its gain over chance
+    that real-label accuracy loses: a 'dropout' that costs both the same share fails it (the first
+    rule, any smaller share, passed such a regularizer whenever real accuracy kept 44% of its gain);
+    one that leaves real accuracy nearly intact passes."""
+    strengths, chance = (0.0, 0.3, 0.6, 0.9), 0.1
+    fit = np.tile([1.0, 0.8, 0.4, 0.1], (SEEDS, 1))  # crosses 50% between 0.6 and 0.9: lost (1-0.5)/0.9 = 56%
+
+    def sweep(dropout_val):
+        val = {"dropout": np.tile(dropout_val, (SEEDS, 1)), "dropout, replicate": np.tile(dropout_val, (SEEDS, 1))}
+        return c4.Sweep("smoke", "x", {c: strengths for c in val}, {c: fit for c in val}, val, chance, 0.0)
+    same_share = sweep([0.82, 0.66, 0.35, 0.1])  # real accuracy's share lost equals random fit's at each point
+    fit_lost, val_lost = c4.lost_share(same_share, "dropout")
+    assert np.allclose(fit_lost, val_lost, atol=0.02)
+    assert not c4.differential_verdicts(same_share)[0].passed
+    assert c4.differential_verdicts(sweep([0.82, 0.81, 0.79, 0.7]))[0].passed
+
+
+def test_c4_curve_score_is_the_mean_real_accuracy_over_the_shared_range():
+    """The curve-level score averages real-label accuracy over the range of random-label fit every
+    curve covers, interpolating between points sorted by fit."""
+    x, y = np.array([1.0, 0.6, 0.2]), np.array([0.8, 0.7, 0.5])
+    assert c4.mean_over(x, y, 0.2, 1.0) == pytest.approx((0.5 + 0.7) / 2 * 0.5 + (0.7 + 0.8) / 2 * 0.5, abs=1e-3)
+    assert c4.mean_over(x[::-1], y[::-1], 0.6, 1.0) == pytest.approx(0.75, abs=1e-3)
