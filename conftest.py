@@ -104,6 +104,26 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def session_device(name: str) -> str:
+    """The device this pytest process trains on: `--device` resolved, and under xdist one GPU per
+    worker (worker_device)."""
+    import torch
+
+    device = resolve_device(name)
+    count = torch.cuda.device_count() if device == "cuda" else 0
+    return worker_device(device, os.environ.get("PYTEST_XDIST_WORKER"), count)
+
+
+def worker_device(device: str, worker: str | None, count: int) -> str:
+    """Under xdist, worker gwK trains on cuda:(K mod count) when the device is plain "cuda", so
+    `-n 4` on a machine with 4 GPUs puts one worker on each; `count` is what torch sees, which
+    honours CUDA_VISIBLE_DEVICES. An explicit index (cuda:1), the CPU and a session without workers
+    keep their device."""
+    if device != "cuda" or not worker or count < 1:
+        return device
+    return f"cuda:{int(worker.removeprefix('gw')) % count}"
+
+
 def pytest_collection_modifyitems(config, items):
     if config.pluginmanager.hasplugin("timeout"):  # a hung loop (a broken estimator) fails instead of hanging CI
         for item in items:
@@ -120,7 +140,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     expr = config.getoption("markexpr") or "all but full (default)"
     return [f"claims: -m {expr!r}; dataset {config.getoption('--dataset') or 'paper default per claim'}; "
-            f"device {resolve_device(config.getoption('--device'))}; "
+            f"device {session_device(config.getoption('--device'))}; "
             f"{config.getoption('--seeds') or 'tier default (8 smoke, 5 full)'} seeds per condition, base seed "
             f"{config.getoption('--base-seed')}",
             f"claims: store {'off (--no-cache)' if config.getoption('--no-cache') else config.getoption('--store')}; "
@@ -132,7 +152,7 @@ class Claims:
 
     def __init__(self, session, store_root: Path):
         self.session, self.config = session, session.config
-        self.device = resolve_device(self.config.getoption("--device"))
+        self.device = session_device(self.config.getoption("--device"))
         self.store = Store(store_root)
         self.report_dir = Path(self.config.getoption("--report-dir"))
         self._data_errors: dict[str, str] = {}

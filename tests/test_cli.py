@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -52,3 +54,14 @@ def test_impossible_options_are_refused():
     if not torch.cuda.is_available():
         gpu = pytest_run("claims", "--collect-only", "-q", "--device", "cuda")
         assert gpu.returncode == 4 and "--device cpu" in gpu.stderr
+
+
+@pytest.mark.parametrize("device, worker, count, expected", [
+    ("cuda", "gw0", 4, "cuda:0"), ("cuda", "gw5", 4, "cuda:1"), ("cuda", "gw2", 1, "cuda:0"),
+    ("cuda", None, 4, "cuda"), ("cuda:1", "gw0", 4, "cuda:1"), ("cpu", "gw3", 0, "cpu"), ("cuda", "gw1", 0, "cuda")])
+def test_each_xdist_worker_gets_its_own_gpu(device, worker, count, expected):
+    """Under `-n N` with `--device cuda`, worker gwK trains on GPU K modulo the GPUs torch sees (which
+    honours CUDA_VISIBLE_DEVICES); explicit indices, the CPU and sessions without workers are kept."""
+    import conftest
+
+    assert conftest.worker_device(device, worker, count) == expected
