@@ -11,6 +11,7 @@ reports/<tier>/<dataset>/, keyed by base seed and device so runs never overwrite
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -34,6 +35,9 @@ SEED_STRIDE = 10_000  # --base-seed K selects seeds K*SEED_STRIDE + 0..N-1: disj
 # Per harness test (tests/), where pytest-timeout is installed; the slowest took 170 s on a busy 2-core machine.
 HARNESS_TEST_TIMEOUT_S = 600
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
+_PLAN: list[dict] = []  # dry-run groups gathered by this (controlling) process
+_PLAN_PENDING: list[dict] = []  # dry-run groups of the running test, attached to its report
+DRY_EPOCHS = 2  # a dry run trains each group this many epochs and times the last one
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
 # the same examples every run, so CI cannot fail by chance; "dev" explores new ones each run.
@@ -59,6 +63,10 @@ def pytest_addoption(parser):
                 help="result store of finished runs (env CLAIMS_STORE)")
     g.addoption("--no-cache", action="store_true",
                 help="ignore the result store: train everything again (workers still share within the run)")
+    g.addoption("--dry-run", action="store_true",
+                help=f"train each selected group for {DRY_EPOCHS} epochs on the device (outside the store), time its "
+                     "last epoch, end every test as skipped (no verdict) and print a plan: device-hours for the "
+                     "whole epoch budget, per sweep and in total")
 
 
 def pytest_configure(config):
@@ -191,12 +199,44 @@ class Claims:
         return self._memo[key]
 
     def train(self, runs, ds, label: str):
+        if self.config.getoption("--dry-run"):
+            self._rehearse(runs, ds, label)
+            pytest.skip(f"dry run: no verdict ({label}: trained {DRY_EPOCHS} epochs per group to time it)")
         results = self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
         # A stored run may come from another device, thread count or torch (numbers differ in the last
         # bits, then grow): say so in the report.
         self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}"
                               for r in results}
         return results
+
+    def _rehearse(self, runs, ds, label: str) -> None:
+        """Train each group of `runs` (one per shape) for DRY_EPOCHS epochs, every run kept to the end
+        and no sharpness measured, outside the store; record the last epoch's time against the
+        group's epoch budget (once per sweep and process). A group that does not fit the device
+        fails here, before any real training."""
+        if label in self._memo.setdefault("dry runs", set()):
+            return
+        self._memo["dry runs"].add(label)
+        from harness.cnn import CNNConfig, train_cnn_group
+        from harness.train import train_group
+
+        groups: dict = {}
+        for r in dict.fromkeys(runs):
+            groups.setdefault((type(r).__name__, r.shape()), []).append(r)
+        for group in groups.values():
+            c = group[0]
+            cnn = isinstance(c, CNNConfig)
+            short = [dataclasses.replace(r, epochs=DRY_EPOCHS) if cnn else
+                     dataclasses.replace(r, max_epochs=DRY_EPOCHS, stop_when_fitted=False, sharpness="none")
+                     for r in group]
+            elapsed: list[float] = []
+            (train_cnn_group if cnn else train_group)(short, ds, self.device, progress=lambda *a: elapsed.append(a[-1]))
+            per_epoch = elapsed[-1] - elapsed[-2] if len(elapsed) > 1 else elapsed[-1]
+            budget = c.epochs if cnn else c.max_epochs
+            shape = (f"CNN {c.channels} filters" if cnn else f"MLP {c.depth}x{c.width}") + f", n {c.n_train}"
+            _PLAN_PENDING.append({"sweep": label.split(",")[0], "group": f"{len(group)} models, {shape}",
+                                  "device": self.device, "s_per_epoch": per_epoch, "budget_epochs": budget,
+                                  "hours": per_epoch * budget / 3600})
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:
         """Where a claim draws a figure: beside the report for base seed 0 on the CPU, else in a
@@ -325,9 +365,20 @@ def decide(request, record_verdict):
     return run
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the dry-run groups a test trained to its report, so they reach the controlling process."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and _PLAN_PENDING:
+        rep.user_properties += [("dry_run_group", json.dumps(g)) for g in _PLAN_PENDING]
+        _PLAN_PENDING.clear()
+
+
 def pytest_runtest_logreport(report):
     if report.when != "call":
         return
+    _PLAN.extend(json.loads(v) for name, v in report.user_properties if name == "dry_run_group")
     wasxfail = hasattr(report, "wasxfail")
     outcome = ("xfailed" if report.skipped else "xpassed") if wasxfail else report.outcome
     for name, value in report.user_properties:
@@ -338,9 +389,31 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if hasattr(config, "workerinput") or not _ROWS:
+    if hasattr(config, "workerinput"):
+        return
+    if _PLAN:
+        terminalreporter.section("dry run: plan")
+        terminalreporter.write_line(dry_run_plan(_PLAN))
+    if not _ROWS:
         return
     terminalreporter.section("claims")
     terminalreporter.write_line(report.table(_ROWS))
     for path in report.write(_ROWS, Path(config.getoption("--report-dir"))):
         terminalreporter.write_line(f"wrote {path}")
+
+
+def dry_run_plan(groups: list[dict]) -> str:
+    """Markdown: each timed group, its device-hours for the whole epoch budget, per sweep and in
+    total. An upper bound on training (runs that fit early leave their batch), without sharpness."""
+    lines = ["| sweep | group | device | s per epoch | epoch budget | device-hours |", "|---|---|---|---|---|---|"]
+    per_sweep: dict[str, float] = {}
+    for g in groups:
+        lines.append(f"| {g['sweep']} | {g['group']} | {g['device']} | {g['s_per_epoch']:.2f} | {g['budget_epochs']} "
+                     f"| {g['hours']:.2f} |")
+        per_sweep[g["sweep"]] = per_sweep.get(g["sweep"], 0.0) + g["hours"]
+    lines += ["", "| sweep | device-hours |", "|---|---|"]
+    lines += [f"| {name} | {hours:.2f} |" for name, hours in per_sweep.items()]
+    lines += [f"| **total** | **{sum(per_sweep.values()):.2f}** |", "",
+              "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
+              "leave their batch; the sharpness measurement (C3) is not included."]
+    return "\n".join(lines)
