@@ -105,8 +105,8 @@ def sweep(claims, tier: str) -> Sweep:
         base, labels = t.time_to_fit, t.labels
         report.plot_curves({c: report.padded([r.history["train_acc"] for r in results[c]], longest) for c in shown},
                            claims.figure(tier, name, "time_to_fit.png"),
-                           f"Time to fit, {name}, 2x{base.width} MLP, lr {base.lr}: {base.n_train} examples at "
-                           f"pool {base.pool}; labels: {labels.n_train} at pool {labels.pool}")
+                           f"Time to fit, {name}, 2x{base.width} MLP, lr {base.lr}; n {base.n_train}, "
+                           f"pool {base.pool} (labels: n {labels.n_train}, pool {labels.pool})")
         return Sweep(tier, name, results, sum(r.wall_s for r in done.values()))
     return claims.memo(("time_to_fit", tier), compute)
 
