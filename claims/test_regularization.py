@@ -202,8 +202,8 @@ def test_dropout_hinders_memorization_best(tier, claims, decide):
     random-label fit lies highest over the range they share."""
     s = memorized(sweep(claims, tier))
     claim, control = ranking_verdicts(s)
-    scores = "; ".join(f"{c}: {np.mean(s.area(c)):.3f} (per seed {np.round(s.area(c), 3).tolist()})"
-                       for c in s.strengths)
+    areas = {c: s.area(c) for c in s.strengths}
+    scores = "; ".join(f"{c}: {np.mean(a):.3f} (per seed {np.round(a, 3).tolist()})" for c, a in areas.items())
     lo, hi = s.common_range().mean(0)
     note = (f"mean real-label val acc over the common range of random-label fit ({lo:.0%}-{hi:.0%} on average), "
             f"mean over seeds: {scores}. Curves: "

@@ -135,7 +135,7 @@ def panel_verdicts(p: Panel, sign: int, rng) -> tuple[stats.Verdict, stats.Verdi
     generator. The trend is reported beside the primary test, not decided."""
     n_levels = len(p.levels)
     growth = p.growth(sign)  # (conditions, seeds)
-    real, noisy, sham = growth[0], _geomean(growth[1:n_levels]), _geomean(growth[n_levels:])  # (seeds,) each
+    real, noisy, sham = growth[0], stats.geomean(growth[1:n_levels], 0), stats.geomean(growth[n_levels:], 0)
     never = np.zeros(len(real), bool)
     more_severe = stats.censored_sign_test(noisy, real, never, never, alpha=ALPHA, min_ratio=MIN_RATIO,
                                            rng=rng("primary"))
@@ -146,10 +146,6 @@ def panel_verdicts(p: Panel, sign: int, rng) -> tuple[stats.Verdict, stats.Verdi
     return more_severe, slows, control, trend
 
 
-def _geomean(growth: np.ndarray) -> np.ndarray:
-    """Geometric mean over conditions (axis 0): the growth of the mean slope."""
-    return np.exp(np.log(growth).mean(0))
-
 
 def check_panel(axis: str, sign: int, tier, claims, decide):
     s = scaling(claims, tier)
@@ -157,7 +153,7 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
     more_severe, slows, control, trend = panel_verdicts(
         p, sign, lambda what: numpy_generator("bootstrap", "C2c", axis, what, tier, s.dataset))
     n_levels = len(p.levels)
-    growth = np.exp(np.log(p.growth(sign)).mean(1))  # (conditions,) geometric mean over seeds
+    growth = stats.geomean(p.growth(sign), 1)  # (conditions,) over seeds
     per_level = ", ".join(f"{lv:.0%}: {g:.2f}" for lv, g in zip(p.levels, growth[:n_levels]))
     sham = ", ".join(f"sham {lv:.0%}: {g:.2f}" for lv, g in zip(p.levels[1:], growth[n_levels:]))
     d = s.input_dim

@@ -89,7 +89,8 @@ def bootstrap_interval(values, statistic, rng: np.random.Generator, level: float
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _geomean(x, axis=-1):
+def geomean(x, axis=-1):
+    """Geometric mean along `axis` (of positive values)."""
     return np.exp(np.mean(np.log(x), axis=axis))
 
 
@@ -114,8 +115,8 @@ def censored_sign_test(slow, fast, slow_censored, fast_censored, *, alpha: float
     k, k_against = int(support.sum()), int(against.sum())
     p = stats.binomtest(k, n, 0.5, alternative="greater").pvalue
     ratios = slow / fast
-    return _verdict("exact one-sided sign test, censoring-aware", k, p, alpha, _geomean(ratios),
-                    "geometric-mean ratio slow/fast", bootstrap_interval(ratios, _geomean, rng), min_ratio, n,
+    return _verdict("exact one-sided sign test, censoring-aware", k, p, alpha, geomean(ratios),
+                    "geometric-mean ratio slow/fast", bootstrap_interval(ratios, geomean, rng), min_ratio, n,
                     {"supporting_seeds": k, "opposing_seeds": k_against, "slow": slow.tolist(),
                      "fast": fast.tolist(), "slow_censored": sc.tolist(), "fast_censored": fc.tolist()},
                     p_reverse=stats.binomtest(k_against, n, 0.5, alternative="greater").pvalue)
