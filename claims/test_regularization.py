@@ -191,12 +191,17 @@ def ranking_verdicts(s: Sweep) -> tuple[stats.Verdict, stats.Verdict]:
     return claim, beats(s.area("dropout, replicate"), d)
 
 
-@pytest.mark.parametrize("tier", tier_params(expect=("not shown",), smoke_fails=(
-    "C4 does not reproduce at smoke scale (Fashion-MNIST, base seed 0, 256 examples, 8-filter CNN, 5 strengths per "
-    "regularizer): over the range of random-label fit the curves share (13-99%), dropout's curve averages 0.663 "
-    "real-label validation accuracy, tied with input dropout (0.663), above Gaussian noise (0.639) and weight decay "
-    "(0.520), but it lies above each in too few seeds (weakest: 5/8, p 0.36); an independent replicate of the "
-    "dropout curve averages 0.633, so the gaps to input dropout and Gaussian noise are within seed noise here")))
+# The strict xfail accepts both failures: which one a seed set gives depends on how clearly its 8
+# seeds show input dropout's curve above dropout's (issue 10's stability rule asks the CI check,
+# "does not hold", to be the same at base seeds 0-4; the three-way outcome stays in the report).
+@pytest.mark.parametrize("tier", tier_params(expect=("not shown", "contradicted"), smoke_fails=(
+    "C4 does not reproduce at smoke scale (Fashion-MNIST, 256 examples, 8-filter CNN, 5 strengths per regularizer, "
+    "CPU): over the range of random-label fit the curves share, dropout's curve averages 0.663, 0.638, 0.679, "
+    "0.650, 0.641 real-label validation accuracy at base seeds 0-4, input dropout's 0.663, 0.676, 0.680, 0.665, "
+    "0.680: input dropout is as high or higher at every base seed. The outcome is 'not shown' at base seeds 0-3 "
+    "(dropout above input dropout in 5, 3, 4, 4 of 8 seeds) and 'contradicted' at 4 (input dropout above dropout "
+    "in 8 of 8, p 0.0039, 0.012 over the three comparisons); Gaussian input noise is tied with dropout, weight decay "
+    "far below (0.52)")))
 def test_dropout_hinders_memorization_best(tier, claims, decide):
     """C4: among the four regularizers, dropout's curve of real-label validation accuracy against
     random-label fit lies highest over the range they share."""
