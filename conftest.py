@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from harness import CNN_CODE, MLP_CODE, code_fingerprint, data, decision, report
+from harness import CNN_CODE, MLP_CODE, cluster, code_fingerprint, data, decision, report
 from harness.store import Store
 from harness.tiers import TIERS
 
@@ -67,6 +67,15 @@ def pytest_addoption(parser):
                 help=f"train each selected group for {DRY_EPOCHS} epochs on the device (outside the store), time its "
                      "last epoch, end every test as skipped (no verdict) and print a plan: device-hours for the "
                      "whole epoch budget, per sweep and in total")
+    g.addoption("--executor", default=os.environ.get("CLAIMS_EXECUTOR", "inline"), choices=("inline", *cluster.BACKENDS),
+                help="who trains each group the store lacks: inline (this process, the default), or a job of the "
+                     "scheduler: slurm, local (processes on this machine), auto (Slurm where present); the result "
+                     "store must be on a filesystem the jobs share (env CLAIMS_EXECUTOR)")
+    g.addoption("--executor-config", default=os.environ.get("CLAIMS_EXECUTOR_CONFIG"), metavar="TOML",
+                help="scheduler settings (partition, gpus_per_job, cpus_per_job, mem_gb, timeout_min, poll_s, folder, "
+                     "slurm_extra) from a TOML file (env CLAIMS_EXECUTOR_CONFIG)")
+    g.addoption("--executor-option", action="append", default=[], metavar="KEY=VALUE",
+                help="one scheduler setting, overriding the file's, e.g. partition=gpu or timeout_min=720 (repeatable)")
 
 
 def pytest_configure(config):
@@ -84,12 +93,29 @@ def pytest_configure(config):
                                 "the paper used 5)")
     if not 0 <= config.getoption("--base-seed") < 100_000:
         raise pytest.UsageError("--base-seed must be in 0..99999")
-    resolve_device(config.getoption("--device"))
+    if config.getoption("--executor") in ("inline", "local"):
+        resolve_device(config.getoption("--device"))  # Slurm jobs resolve it where they run
+    if config.getoption("--executor") != "inline":
+        scheduler_settings(config)
     workers = getattr(config, "workerinput", {}).get("workercount")
     if workers:  # xdist workers share the cores instead of each taking all of them
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
+def scheduler_settings(config) -> "cluster.Scheduler":
+    """--executor's settings, or a usage error that says what is wrong."""
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError(f"--executor {config.getoption('--executor')} needs submitit: "
+                                f"{sys.executable} -m pip install submitit") from None
+    try:
+        return cluster.settings(config.getoption("--executor"), config.getoption("--executor-config"),
+                                config.getoption("--executor-option"))
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def torch_device_type(name: str) -> str:
@@ -110,6 +136,22 @@ def resolve_device(name: str) -> str:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise pytest.UsageError(f"--device {name}: torch sees no CUDA device here; use --device cpu or auto")
     return name
+
+
+def _remote(config) -> bool:
+    """Whether runs train in jobs on other machines (Slurm), whose device this process cannot see."""
+    return config.getoption("--executor") in ("slurm", "auto")
+
+
+def _device(config) -> str:
+    """The device this process trains on (also its dry runs); with Slurm jobs, the --device they get."""
+    return config.getoption("--device") if _remote(config) else session_device(config.getoption("--device"))
+
+
+def _device_label(config) -> str:
+    executor = config.getoption("--executor")
+    return f"{config.getoption('--device')} in {executor} jobs" if _remote(config) else session_device(
+        config.getoption("--device")) + ("" if executor == "inline" else f" in {executor} jobs")
 
 
 def session_device(name: str) -> str:
@@ -148,7 +190,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     expr = config.getoption("markexpr") or "all but full (default)"
     return [f"claims: -m {expr!r}; dataset {config.getoption('--dataset') or 'paper default per claim'}; "
-            f"device {session_device(config.getoption('--device'))}; "
+            f"device {_device_label(config)}; "
             f"{config.getoption('--seeds') or 'tier default (8 smoke, 5 full)'} seeds per condition, base seed "
             f"{config.getoption('--base-seed')}",
             f"claims: store {'off (--no-cache)' if config.getoption('--no-cache') else config.getoption('--store')}; "
@@ -160,9 +202,11 @@ class Claims:
 
     def __init__(self, session, store_root: Path):
         self.session, self.config = session, session.config
-        self.device = session_device(self.config.getoption("--device"))
+        self.device = _device(self.config)
         self.store = Store(store_root)
         self.report_dir = Path(self.config.getoption("--report-dir"))
+        executor = self.config.getoption("--executor")
+        self.cluster = None if executor == "inline" else cluster.Cluster(scheduler_settings(self.config), self.store)
         self._data_errors: dict[str, str] = {}
         self._memo: dict = {}
         self.trained_with: set[str] = set()  # how the runs read or trained so far were trained
@@ -202,12 +246,32 @@ class Claims:
         if self.config.getoption("--dry-run"):
             self._rehearse(runs, ds, label)
             pytest.skip(f"dry run: no verdict ({label}: trained {DRY_EPOCHS} epochs per group to time it)")
+        if self.cluster is not None:
+            self._submit(runs, ds, label)
         results = self.store.get_or_train(runs, ds, self.device, progress=_progress(self.config, label))
         # A stored run may come from another device, thread count or torch (numbers differ in the last
         # bits, then grow): say so in the report.
         self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}"
                               for r in results}
         return results
+
+    def _submit(self, runs, ds, label: str) -> None:
+        """Have the scheduler train the groups the store lacks (harness/cluster.py), waiting with
+        progress; a job that ends without its runs fails the test with its log."""
+        local = self.cluster.scheduler.backend == "local"
+        job = cluster.TrainGroup(str(self.store.root), functools.partial(data.load, ds.name, self.config.getoption("--data-root")),
+                                 ds.fingerprint, device=self.config.getoption("--device"),
+                                 threads=torch_threads() if local else 0)
+        write = _writer(self.config)
+
+        def say(queued, running, done, elapsed):
+            total = queued + running + done
+            write(f"[{label}] jobs: {queued} queued, {running} running, {done}/{total} done, {elapsed:.0f}s",
+                  force=done == total)
+        try:
+            self.cluster.train(runs, ds, job, say=say if write else None)
+        except cluster.JobFailed as e:
+            pytest.fail(f"{label}: {e}", pytrace=False)
 
     def _rehearse(self, runs, ds, label: str) -> None:
         """Train each group of `runs` (one per shape) for DRY_EPOCHS epochs, every run kept to the end
@@ -242,12 +306,16 @@ class Claims:
         """Where a claim draws a figure: beside the report for base seed 0 on the CPU, else in a
         subfolder (base-seed-K, and the device type off the CPU), so runs never overwrite each other."""
         folder = self.report_dir / tier / dataset
-        base, device = self.config.getoption("--base-seed"), torch_device_type(self.device)
+        base = self.config.getoption("--base-seed")
+        device = self.config.getoption("--executor") if _remote(self.config) else torch_device_type(self.device)
         folder = folder / f"base-seed-{base}" if base else folder
         return (folder / device if device != "cpu" else folder) / name
 
     @functools.cached_property
     def _session(self) -> dict:
+        if _remote(self.config):  # the jobs' devices are in runs_trained_with
+            return {**provenance("cpu", self.config.getoption("--base-seed"), self.config.getoption("--no-cache")),
+                    "device": _device_label(self.config), "precision": "the jobs' (see runs_trained_with)"}
         return provenance(self.device, self.config.getoption("--base-seed"), self.config.getoption("--no-cache"))
 
     @property
@@ -290,9 +358,15 @@ def _git_commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def _progress(config, label: str):
-    """Progress lines (run, epoch, fitted, elapsed) on the terminal, past output capture, throttled:
-    every 10 s, every 60 s under -q, never under -qq."""
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _writer(config):
+    """write(line, force=False): a progress line on the terminal, past output capture, throttled to
+    one every 10 s (60 s under -q) unless forced; None under -qq."""
     verbosity = config.getoption("verbose")
     if verbosity < -1:
         return None
@@ -301,17 +375,28 @@ def _progress(config, label: str):
     worker = getattr(config, "workerinput", {}).get("workerid", "")
     last = [time.perf_counter(), "\n"]  # the first line starts below pytest's file name
 
-    def show(epoch, max_epochs, fitted, models, elapsed):
+    def write(line: str, force: bool = False):
         now = time.perf_counter()
-        done = epoch == max_epochs or fitted == models
-        if now - last[0] < every and not done:
+        if now - last[0] < every and not force:
             return
-        line = (f"{last[1]}[{worker + ' ' if worker else ''}{label}] epoch {epoch}/{max_epochs}, "
-                f"{fitted}/{models} models at 100% train accuracy, {elapsed:.0f}s\n")
+        text = f"{last[1]}{'[' + worker + '] ' if worker else ''}{line}\n"
         last[:] = now, ""
         with capman.global_and_fixture_disabled():
-            sys.stderr.write(line)
+            sys.stderr.write(text)
             sys.stderr.flush()
+    return write
+
+
+def _progress(config, label: str):
+    """Progress lines (run, epoch, fitted, elapsed) on the terminal, past output capture, throttled:
+    every 10 s, every 60 s under -q, never under -qq."""
+    write = _writer(config)
+    if write is None:
+        return None
+
+    def show(epoch, max_epochs, fitted, models, elapsed):
+        write(f"[{label}] epoch {epoch}/{max_epochs}, {fitted}/{models} models at 100% train accuracy, {elapsed:.0f}s",
+              force=epoch == max_epochs or fitted == models)
     return show
 
 

@@ -86,18 +86,37 @@ class Store:
         _atomic_write(self.root / f"{key}.npz", blob)
         _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
+    def has(self, run: Config, ds: Dataset) -> bool:
+        """Whether `run` has a committed entry (its JSON), without reading or checking it."""
+        return (self.root / f"{run_key(run, ds)}.json").exists()
+
+    def missing_groups(self, runs: list[Config], ds: Dataset) -> list[tuple[str, list[Config]]]:
+        """(group key, runs) of each batched group `get_or_train` would train now: the runs the store
+        lacks, one group per shape. The key names the group's lock and checkpoint files."""
+        return self._partition(runs, ds)[1]
+
+    def _partition(self, runs, ds) -> tuple[dict, list[tuple[str, list[Config]]]]:
+        """(the stored results among `runs`, the groups of the others)."""
+        found = {r: self.load(r, ds) for r in dict.fromkeys(runs)}
+        missing = [r for r, res in found.items() if res is None]
+        groups = []
+        for shape in dict.fromkeys(_shape(r) for r in missing):
+            group = [r for r in missing if _shape(r) == shape]
+            key = hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
+            groups.append((key, group))
+        return {r: res for r, res in found.items() if res is not None}, groups
+
     def get_or_train(self, runs: list[Config], ds: Dataset, device="cpu", *,
                      progress: Progress | None = None) -> list[RunResult]:
         """Results of `runs` in order; missing ones are trained together, one batched group per shape
         (MLP and CNN runs may be mixed: they never share a group)."""
-        results = {r: self.load(r, ds) for r in runs}
-        for shape in dict.fromkeys(_shape(r) for r in runs if results[r] is None):
-            group = [r for r in runs if _shape(r) == shape and results[r] is None]
-            group_key = hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
-            with self._lock(group_key):
+        results, groups = self._partition(runs, ds)
+        for group_key, group in groups:
+            with self.lock(group_key):
                 for r in group:  # another worker may have trained them while we waited
-                    results[r] = self.load(r, ds)
-                missing = [r for r in group if results[r] is None]
+                    if (res := self.load(r, ds)) is not None:
+                        results[r] = res
+                missing = [r for r in group if r not in results]
                 if missing:
                     trainer = train_cnn_group if isinstance(missing[0], CNNConfig) else train_group
                     for res in trainer(missing, ds, device, progress=progress,
@@ -107,7 +126,8 @@ class Store:
         return [results[r] for r in runs]
 
     @contextlib.contextmanager
-    def _lock(self, name: str):
+    def lock(self, name: str):
+        """Held by one process at a time: the one training group `name` (or submitting it)."""
         with open(self.root / f"{name}.lock", "w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
             try:

@@ -65,3 +65,12 @@ def test_each_xdist_worker_gets_its_own_gpu(device, worker, count, expected):
     import conftest
 
     assert conftest.worker_device(device, worker, count) == expected
+
+
+def test_scheduler_options_are_checked_before_anything_runs():
+    """A misspelt scheduler setting is a usage error listing the known ones; a Slurm session does not
+    need a GPU where pytest runs (its jobs resolve --device), and its header says where runs train."""
+    bad = pytest_run("claims", "--collect-only", "-q", "--executor", "slurm", "--executor-option", "partitio=gpu")
+    assert bad.returncode == 4 and "unknown scheduler setting(s) partitio; known: folder, partition" in bad.stderr
+    ok = pytest_run("claims", "--collect-only", "-m", "smoke", "--executor", "slurm", "--device", "cuda")
+    assert ok.returncode == 0 and "device cuda in slurm jobs" in ok.stdout
