@@ -1,7 +1,8 @@
 """Harness for the claims suite of "Deep Nets Don't Learn via Memorization".
 
 Modules: `data` (datasets as whole tensors, subsets, noise), `models` (batched MLP),
-`train` (batched SGD across seeds and conditions), `cnn` (batched CNN with the regularizers of
+`core` (what both trainers share: results, data order, checkpoints), `train` (batched SGD
+across seeds and conditions), `cnn` (batched CNN with the regularizers of
 claim C4), `sharpness` (top Hessian eigenvalue), `store` (result store), `stats` (decisions),
 `tiers` (smoke/full settings), `report` (tables and figures), `bench` (speed against the
 idiomatic loop: `python -m harness.bench`).
@@ -14,8 +15,8 @@ from pathlib import Path
 HARNESS_VERSION = "1"
 
 
-MLP_CODE = ("__init__.py", "data.py", "models.py", "train.py", "sharpness.py")
-CNN_CODE = ("__init__.py", "data.py", "train.py", "cnn.py")
+MLP_CODE = ("__init__.py", "core.py", "data.py", "models.py", "train.py", "sharpness.py")
+CNN_CODE = ("__init__.py", "core.py", "data.py", "cnn.py")  # not train.py: an MLP edit keeps stored CNN runs
 
 
 def code_fingerprint(files: tuple[str, ...] = MLP_CODE) -> str:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .store import Config, Store, _atomic_write
+from .core import atomic_write
+from .store import Config, Store
 
 BACKENDS = ("local", "slurm", "auto")  # auto: Slurm where sbatch exists, else local processes
 QUEUED = {"PENDING", "REQUEUED", "CONFIGURING", "SUSPENDED", "RESIZING", "READY"}  # Slurm states
@@ -208,7 +209,7 @@ class Cluster:
             handle = ex.submit(job, group)
             marker = {"backend": ex.cluster, "job_id": str(handle.job_id), "folder": str(self.folder),
                       "host": socket.gethostname(), "submitted": time.time(), "runs": len(group)}
-            _atomic_write(marker_path, json.dumps(marker, indent=1).encode())
+            atomic_write(marker_path, json.dumps(marker, indent=1).encode())
             self._mine[key] = handle
             return _Job(key, group, marker, handle)
 
@@ -266,6 +267,6 @@ def _failure(marker: dict, missing: int, total: int, lines: int = 15) -> str:
     if err.exists():
         text = err.read_text(errors="replace").strip().splitlines()
         tail = "\n".join(text[-lines:])
-    return (f"{marker['backend']} job {job_id} ended, but the result store lacks {missing} of its group's {total} runs. "
-            f"Logs: {err} and {out}. Rerunning submits the group again (it resumes from its checkpoint)."
+    return (f"{marker['backend']} job {job_id} ended, but the result store lacks {missing} of its group's "
+            f"{total} runs. Logs: {err} and {out}. Rerunning submits the group again (it resumes from its checkpoint)."
             + (f"\nLast lines of its error log:\n{tail}" if tail else "\nIts error log is empty or missing."))

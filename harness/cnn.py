@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,8 @@ import torch.nn.functional as F
 
 from . import derive_seed, torch_generator
 from .data import Dataset, make_noise, stratified_subset
-from .train import Progress, RunResult, epoch_order
+from .core import (Progress, RunResult, checkpoint_complete, epoch_order, load_checkpoint,
+                   reserve_checkpoint, run_info, save_checkpoint)
 
 METRICS = ("train_acc", "train_loss", "val_acc")
 REGULARIZERS = ("none", "dropout", "input_dropout", "gaussian", "weight_decay")
@@ -277,6 +277,23 @@ class Regularizers:
             p.grad.add_(p.detach() * lam.view(-1, *[1] * (p.dim() - 1)))
 
 
+def memory(run: CNNConfig, ds: Dataset) -> tuple[int, int]:
+    """(bytes a group of `run`'s shape needs once, bytes per run) on the device, an upper estimate
+    (float32): per run its seed's inputs (shared by the seed's runs), parameters with gradients,
+    momentum and a copy, and a step's activations (5 maps of the first conv's size per example,
+    forward and backward); once, the validation inputs and the evaluation chunks (at most 2^28
+    floats, `_evaluate`)."""
+    c_in, side = ds.train_x.shape[1], min(run.crop, ds.train_x.shape[-1])
+    side = math.ceil(side / run.downsample)
+    pooled = math.ceil(math.ceil(side / 2) / 2)
+    sizes = [run.channels * pooled * pooled, *run.dense, ds.num_classes]
+    params = (25 * run.channels * (c_in + run.channels) + 2 * run.channels
+              + sum(a * b + b for a, b in zip(sizes, sizes[1:])))
+    per_example = c_in * side * side
+    floats = run.n_train * per_example + 4 * params + 10 * run.batch_size * run.channels * side * side
+    return 4 * (run.n_val * per_example + 2**28), 4 * floats + 8 * run.n_train
+
+
 def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.device = "cpu", *,
                     progress: Progress | None = None, checkpoint: Path | None = None,
                     checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
@@ -309,8 +326,10 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
     hist = {k: np.full((M, c.epochs), np.nan) for k in METRICS}
     fingerprint = hashlib.sha256(json.dumps([r.key() for r in runs], sort_keys=True).encode()).hexdigest()
     start_epoch, prior_s = 0, 0.0
-    if checkpoint is not None and checkpoint.is_file():
-        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, opt, hist)
+    if checkpoint is not None:
+        reserve_checkpoint(checkpoint, 2 * sum(p.numel() * p.element_size() for p in model.parameters())
+                           + sum(v.nbytes for v in hist.values()))  # parameters, momentum, history
+        start_epoch, prior_s = _resume(load_checkpoint(checkpoint, fingerprint), model, opt, hist)
 
     n, B = c.n_train, c.batch_size
     models = torch.arange(M, device=device)[:, None]
@@ -341,8 +360,7 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
             last_save = time.perf_counter()
     wall = prior_s + time.perf_counter() - t0
     norms = sum(p.detach().double().reshape(M, -1).pow(2).sum(1) for p in model.parameters()).sqrt().cpu().numpy()
-    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "group_size": M, "epochs_run": c.epochs}
+    info = run_info(device, M, c.epochs)
     results = []
     for m, r in enumerate(runs):
         history = {k: v[m].copy() for k, v in hist.items()}
@@ -385,25 +403,20 @@ def _save(path: Path, fingerprint, model, opt, hist, epoch, elapsed):
     state.update({f"momentum{i}": opt.state[p]["momentum_buffer"].cpu().numpy()
                   for i, p in enumerate(model.parameters()) if opt.state[p].get("momentum_buffer") is not None})
     state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed), **state)
-    os.replace(tmp, path)
+    save_checkpoint(path, fingerprint, epoch, elapsed, state)
 
 
-def _resume(path: Path, fingerprint, model, opt, hist) -> tuple[int, float]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fingerprint:
-                return 0, 0.0
-            epoch = int(z["epoch"])
-            with torch.no_grad():
-                for i, p in enumerate(model.parameters()):
-                    p.copy_(torch.from_numpy(z[f"param{i}"]))
-                    if f"momentum{i}" in z:
-                        opt.state[p]["momentum_buffer"] = torch.from_numpy(z[f"momentum{i}"]).to(p)
-            for k in hist:
-                hist[k][:, :epoch] = z[f"hist_{k}"]
-            return epoch, float(z["elapsed"])
-    except (OSError, KeyError, ValueError, RuntimeError):  # a torn or foreign file: start over
+def _resume(state: dict | None, model, opt, hist) -> tuple[int, float]:
+    """Load a checkpoint's state (None: start over)."""
+    shapes = {f"param{i}": p.shape for i, p in enumerate(model.parameters())}
+    if state is None or not checkpoint_complete(state, shapes, hist):
         return 0, 0.0
+    epoch = int(state["epoch"])
+    with torch.no_grad():
+        for i, p in enumerate(model.parameters()):
+            p.copy_(torch.from_numpy(state[f"param{i}"]))
+            if f"momentum{i}" in state:
+                opt.state[p]["momentum_buffer"] = torch.from_numpy(state[f"momentum{i}"]).to(p)
+    for k in hist:
+        hist[k][:, :epoch] = state[f"hist_{k}"]
+    return epoch, float(state["elapsed"])

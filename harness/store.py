@@ -20,16 +20,18 @@ import fcntl
 import hashlib
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import CNN_CODE, HARNESS_VERSION, cnn, code_fingerprint
 from .cnn import CNNConfig, train_cnn_group
 from .data import Dataset
-from .train import METRICS, Progress, RunConfig, RunResult, train_group
+from .core import Progress, RunResult, atomic_write
+from .train import METRICS, RunConfig, train_group
+from .train import memory as train_memory
 
 Config = RunConfig | CNNConfig
 
@@ -48,10 +50,17 @@ def run_key(run: Config, ds: Dataset) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
+class MemoryBudgetError(RuntimeError):
+    """Not even one run of a group fits the device's memory budget."""
+
+
 class Store:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, memory_budget: int | None = None):
+        """`memory_budget`: bytes a group may take on the device; None: 90% of a GPU's free memory
+        when the group starts, no limit on the CPU. A group that needs more trains in sub-batches."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self.memory_budget = memory_budget
 
     def load(self, run: Config, ds: Dataset) -> RunResult | None:
         """The stored result of `run`, or None when absent or corrupt (a corrupt entry is reported)."""
@@ -83,8 +92,8 @@ class Store:
                 "harness": HARNESS_VERSION, "code": _code(result.config), "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
                 "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
                 "wall_s": result.wall_s, "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
-        _atomic_write(self.root / f"{key}.npz", blob)
-        _atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
+        atomic_write(self.root / f"{key}.npz", blob)
+        atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
     def has(self, run: Config, ds: Dataset) -> bool:
         """Whether `run` has a committed entry (its JSON), without reading or checking it."""
@@ -102,8 +111,7 @@ class Store:
         groups = []
         for shape in dict.fromkeys(_shape(r) for r in missing):
             group = [r for r in missing if _shape(r) == shape]
-            key = hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
-            groups.append((key, group))
+            groups.append((_group_key(group, ds), group))
         return {r: res for r, res in found.items() if res is not None}, groups
 
     def get_or_train(self, runs: list[Config], ds: Dataset, device="cpu", *,
@@ -117,13 +125,31 @@ class Store:
                     if (res := self.load(r, ds)) is not None:
                         results[r] = res
                 missing = [r for r in group if r not in results]
-                if missing:
-                    trainer = train_cnn_group if isinstance(missing[0], CNNConfig) else train_group
-                    for res in trainer(missing, ds, device, progress=progress,
-                                       checkpoint=self.root / f"{group_key}.ckpt.npz"):
+                parts = self.sub_batches(missing, ds, device) if missing else []
+                for part in parts:
+                    trainer = train_cnn_group if isinstance(part[0], CNNConfig) else train_group
+                    name = group_key if len(parts) == 1 else _group_key(part, ds)
+                    for res in trainer(part, ds, device, progress=progress, checkpoint=self.root / f"{name}.ckpt.npz"):
                         self.save(res, ds)
                         results[res.config] = res
         return [results[r] for r in runs]
+
+    def sub_batches(self, group: list[Config], ds: Dataset, device="cpu") -> list[list[Config]]:
+        """`group` cut into consecutive sub-batches that each fit the memory budget (one batch when the
+        whole group fits). Runs are independent, so a run's numbers do not depend on its batch."""
+        budget = self.memory_budget
+        if budget is None and torch.device(device).type == "cuda":
+            budget = int(0.9 * torch.cuda.mem_get_info(torch.device(device))[0])
+        if budget is None:
+            return [group]
+        once, per_run = (cnn.memory if isinstance(group[0], CNNConfig) else train_memory)(group[0], ds)
+        fits = (budget - once) // per_run
+        if fits < 1:
+            raise MemoryBudgetError(
+                f"one run of this group needs about {(once + per_run) / 2**30:.2f} GiB on {device}, more than its "
+                f"budget of {budget / 2**30:.2f} GiB: use a device with more memory, or fewer training examples or "
+                "a smaller width for this sweep")
+        return [group[i:i + fits] for i in range(0, len(group), fits)]
 
     @contextlib.contextmanager
     def lock(self, name: str):
@@ -136,15 +162,9 @@ class Store:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _group_key(group: list[Config], ds: Dataset) -> str:
+    return hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
+
+
 def _shape(run: Config) -> tuple:
     return type(run).__name__, run.shape()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-

@@ -18,17 +18,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import torch_generator
+from .core import (Progress, RunResult, checkpoint_complete, epoch_order, load_checkpoint,
+                   reserve_checkpoint, run_info, save_checkpoint)
 from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
                    stratified_subset)
 from .models import BatchedMLP
@@ -82,26 +82,6 @@ class RunConfig:
         return tuple(v for k, v in self.key().items() if k not in ("noise", "noise_fraction", "seed"))
 
 
-@dataclass
-class RunResult:
-    config: RunConfig
-    history: dict[str, np.ndarray]  # METRICS -> (epochs_run,) float64
-    fitted: bool
-    epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy (target_loss); max_epochs if censored
-    label_flip_rate: float  # share of training labels that randY actually changed
-    weight_norm: float  # Euclidean norm of all parameters where the run ends (its fit epoch if it stops)
-    wall_s: float  # this run's share of its group's training time
-    info: dict = dataclasses.field(default_factory=dict)  # device, torch version, group size
-    measures: dict = dataclasses.field(default_factory=dict)  # e.g. sharpness, when the config asks
-
-    @property
-    def epochs_run(self) -> int:
-        return len(self.history["train_acc"])
-
-
-Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_fitted, n_models, elapsed_s)
-
-
 def prepare(run: RunConfig, ds: Dataset):
     """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run."""
     if run.nested:
@@ -125,9 +105,20 @@ def validation_set(ds: Dataset, n_val: int, pool: int = 1):
     return flat_inputs(ds.val_x[idx], pool), ds.val_y[idx]
 
 
-def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """The data order of one seed in one epoch: a pure function, so a resumed run sees the same."""
-    return torch.randperm(n, generator=torch_generator(seed, "order", epoch))
+def memory(run: RunConfig, ds: Dataset) -> tuple[int, int]:
+    """(bytes a group of `run`'s shape needs once, bytes per run) on the device, an upper estimate
+    (float32): per run its inputs, labels and noise flags, parameters with their gradients, end-state
+    snapshot and the copy made when runs leave the batch, a step's activations forward and backward,
+    an evaluation chunk's, and with sharpness the power iteration's vectors and the double-backward
+    graph of a chunk; once, the validation inputs."""
+    d = flat_inputs(ds.train_x[:1], run.pool).shape[1]
+    sizes = [d] + [run.width] * run.depth + [ds.num_classes]
+    params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    hidden = sum(sizes[1:])
+    floats = run.n_train * d + 4 * params + 3 * run.batch_size * hidden + min(8192, run.n_train) * hidden
+    if run.sharpness != "none":
+        floats += 6 * params + 4 * min(4096, run.n_train) * hidden
+    return 4 * run.n_val * d, 4 * floats + 9 * run.n_train
 
 
 def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device = "cpu", *,
@@ -161,8 +152,9 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     snapshot = [p.detach().clone() for p in model.parameters()]
     start_epoch, prior_s = 0, 0.0
     fingerprint = _fingerprint(runs)
-    if checkpoint is not None and checkpoint.is_file():
-        start_epoch, prior_s = _resume(checkpoint, fingerprint, model, snapshot, hist, fit_epoch)
+    if checkpoint is not None:
+        reserve_checkpoint(checkpoint, checkpoint_bytes(model, hist))
+        start_epoch, prior_s = _resume(load_checkpoint(checkpoint, fingerprint), model, snapshot, hist, fit_epoch)
 
     # The batch holds only the runs still training: a run that stops leaves it, so stragglers do
     # not drag the finished runs along. Runs are independent (per-model losses, plain SGD without
@@ -211,7 +203,9 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
             if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
                 current = [s.clone() for s in snapshot]
                 _store_rows(current, model, active, np.ones(len(active), bool))
-                _save(checkpoint, fingerprint, current, snapshot, hist, fit_epoch, epoch, elapsed)
+                save_checkpoint(checkpoint, fingerprint, epoch, elapsed, {
+                    **{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
+                    **{f"hist_{k}": v[:, :epoch] for k, v in hist.items()}, "fit_epoch": fit_epoch})
                 last_save = time.perf_counter()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
@@ -229,8 +223,7 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
                                             lecun=c.sharpness == "both")):
             measures[m] = values
     wall = prior_s + time.perf_counter() - t0
-    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "group_size": M, "epochs_run": epoch}
+    info = run_info(device, M, epoch)
     results = []
     for m, r in enumerate(runs):
         end = fit_epoch[m] if (r.stop_when_fitted and fit_epoch[m]) else epoch
@@ -301,33 +294,24 @@ def _fingerprint(runs: list[RunConfig]) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
 
 
-def _save(path: Path, fingerprint, params, snapshot, hist, fit_epoch, epoch, elapsed):
-    """params: every run's current parameters (the batch's for runs still training)."""
-    state = {f"param{i}": p.cpu().numpy() for i, p in enumerate(params)}
-    state.update({f"snapshot{i}": s.cpu().numpy() for i, s in enumerate(snapshot)})
-    state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed),
-                 fit_epoch=fit_epoch, **state)
-    os.replace(tmp, path)
+def checkpoint_bytes(model: BatchedMLP, hist: dict) -> int:
+    """Size of the group's checkpoint: every run's current parameters (float32) and history."""
+    return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(v.nbytes for v in hist.values())
 
 
-def _resume(path: Path, fingerprint, model, snapshot, hist, fit_epoch) -> tuple[int, float]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["fingerprint"]) != fingerprint:
-                return 0, 0.0
-            epoch = int(z["epoch"])
-            if epoch > hist["train_acc"].shape[1]:
-                return 0, 0.0
-            with torch.no_grad():
-                for i, (p, snap) in enumerate(zip(model.parameters(), snapshot)):
-                    p.copy_(torch.from_numpy(z[f"param{i}"]))
-                    snap.copy_(torch.from_numpy(z[f"snapshot{i}"]))
-            for k in hist:
-                hist[k][:, :epoch] = z[f"hist_{k}"]
-            fit_epoch[:] = z["fit_epoch"]
-            return epoch, float(z["elapsed"])
-    except (OSError, KeyError, ValueError, RuntimeError):  # a torn or foreign file: start over
+def _resume(state: dict | None, model, snapshot, hist, fit_epoch) -> tuple[int, float]:
+    """Load a checkpoint's state (None: start over); its parameters are each run's where it was
+    saved: the end state of a run that had stopped, the current one of a run still training."""
+    params = list(model.parameters())
+    if (state is None or int(state["epoch"]) > hist["train_acc"].shape[1] or "fit_epoch" not in state
+            or not checkpoint_complete(state, {f"param{i}": p.shape for i, p in enumerate(params)}, hist)):
         return 0, 0.0
+    epoch = int(state["epoch"])
+    with torch.no_grad():
+        for i, (p, snap) in enumerate(zip(model.parameters(), snapshot)):
+            p.copy_(torch.from_numpy(state[f"param{i}"]))
+            snap.copy_(p)
+    for k in hist:
+        hist[k][:, :epoch] = state[f"hist_{k}"]
+    fit_epoch[:] = state["fit_epoch"]
+    return epoch, float(state["elapsed"])

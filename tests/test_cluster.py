@@ -76,7 +76,7 @@ def test_two_processes_waiting_on_one_group_share_one_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_crashed_job_fails_with_its_log(tmp_path):
+def test_a_crashed_job_fails_with_its_log_and_a_rerun_submits_it_again(tmp_path):
     store = Store(tmp_path)
     with pytest.raises(cluster.JobFailed) as failed:
         local(store).train(RUNS, tiny_dataset(), job(store, fingerprint="not-this-dataset"))
@@ -85,6 +85,9 @@ def test_a_crashed_job_fails_with_its_log(tmp_path):
     marker = json.loads(next((tmp_path / "jobs").glob("*.json")).read_text())
     log = tmp_path / "jobs" / f"{marker['job_id']}_0_log.err"
     assert log.exists() and str(log) in message
+    # The next run submits the group again (its job ended), and this time it trains.
+    assert local(store).train(RUNS, tiny_dataset(), job(store)) == 1
+    assert len(list((tmp_path / "jobs").glob("*_submitted.pkl"))) == 2
 
 
 def test_a_foreign_job_that_ended_is_not_waited_for(tmp_path):

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,8 @@ import pytest
 import harness.store as store_mod
 from harness.store import Store, run_key
 from tests.helpers import tiny_dataset, tiny_run
+
+ROOT = Path(__file__).parent.parent
 
 
 def counting(monkeypatch, log):
@@ -116,3 +121,60 @@ def test_the_code_fingerprint_follows_code_not_docstrings_or_comments():
     assert _code_only(code) == _code_only("def f(x):\n    return x + 1\n")
     assert _code_only(code) != _code_only('def f(x):\n    """Doc."""\n    return x + 2\n')
     assert _code_only('"""Module."""\nA = 1\n') != _code_only('"""Module."""\nA = 2\n')
+
+
+@pytest.mark.parametrize("trainer, modules", [("harness.train", "MLP_CODE"), ("harness.sharpness", "MLP_CODE"),
+                                              ("harness.cnn", "CNN_CODE")])
+def test_the_code_fingerprint_covers_every_harness_module_a_trainer_imports(trainer, modules):
+    """A stored run's key hashes the modules its trainer runs; one it imports but the key misses could
+    change the numbers without a retrain. CNN keys leave out train.py (an MLP edit keeps CNN runs)."""
+    code = (f"import sys, {trainer}, harness; print(sorted(m.split('.')[1] + '.py' for m in sys.modules "
+            f"if m.startswith('harness.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    imported = set(eval(out.stdout))  # noqa: S307 - our own printed list
+    import harness
+
+    assert imported <= set(getattr(harness, modules))
+    assert "train.py" not in harness.CNN_CODE
+
+
+def test_a_group_over_the_memory_budget_trains_in_sub_batches_with_the_same_numbers(tmp_path, monkeypatch):
+    ds, log = tiny_dataset(), []
+    counting(monkeypatch, log)
+    runs = [tiny_run(seed=s, noise="randY", noise_fraction=0.5) for s in range(5)]
+    once, per_run = store_mod.train_memory(runs[0], ds)
+    split = Store(tmp_path / "split", memory_budget=once + 2 * per_run).get_or_train(runs, ds)
+    assert log == [2, 2, 1]
+    whole = Store(tmp_path / "whole").get_or_train(runs, ds)
+    for a, b in zip(split, whole):
+        assert a.epochs_to_fit == b.epochs_to_fit and a.weight_norm == b.weight_norm
+        for k in a.history:
+            np.testing.assert_array_equal(a.history[k], b.history[k])
+    with pytest.raises(store_mod.MemoryBudgetError, match="one run of this group needs"):
+        Store(tmp_path / "tiny", memory_budget=once + per_run - 1).get_or_train([tiny_run(seed=9)], ds)
+
+
+def test_a_disk_too_small_for_the_checkpoint_stops_the_group_before_training(tmp_path, monkeypatch):
+    import shutil
+
+    from harness import core
+
+    monkeypatch.setattr(core.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**6, 10**6 - 100, 100))
+    log = []
+    with pytest.raises(core.CheckpointSpaceError, match="put the result store on a larger disk"):
+        Store(tmp_path).get_or_train([tiny_run()], tiny_dataset(), progress=lambda *a: log.append(a))
+    assert log == []  # not one epoch trained
+
+
+def test_a_checkpoint_of_another_format_is_never_half_loaded(tmp_path):
+    """A checkpoint that passes the group check but lacks an array (an older format) is ignored
+    whole: the group trains from the start and gives the uninterrupted numbers."""
+    from harness import core, train
+
+    ds, run = tiny_dataset(), tiny_run(seed=3)
+    clean = train.train_group([run], ds)[0]
+    path = tmp_path / "g.ckpt.npz"
+    core.save_checkpoint(path, train._fingerprint([run]), 2, 1.0, {"param0": np.zeros((1, 16, 16), np.float32)})
+    resumed = train.train_group([run], ds, checkpoint=path)[0]
+    for k in clean.history:
+        np.testing.assert_array_equal(clean.history[k], resumed.history[k])

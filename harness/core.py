@@ -1,0 +1,112 @@
+"""What the MLP trainer (train.py) and the CNN trainer (cnn.py) share: a run's result, its data
+order, progress reports, atomic writes and the group checkpoint with its disk-space check.
+
+    path = store / f"{group}.ckpt.npz"
+    reserve_checkpoint(path, nbytes)                       # before training: a clear error if the disk is short
+    save_checkpoint(path, fingerprint, epoch, elapsed, arrays)
+    state = load_checkpoint(path, fingerprint)             # None: absent, torn or another group's
+
+A group has at most one checkpoint on disk, replaced atomically (written beside it, then renamed
+over it), so while a new one is being written the disk holds two; `reserve_checkpoint` asks for
+room for both before the first epoch. Neither trainer's code is part of the other's store keys: an
+edit to train.py leaves stored CNN runs valid and vice versa (harness/__init__.py, MLP_CODE/CNN_CODE).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import torch_generator
+
+Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_fitted, n_models, elapsed_s)
+
+
+@dataclass
+class RunResult:
+    config: object  # RunConfig or CNNConfig
+    history: dict[str, np.ndarray]  # metric -> (epochs_run,) float64
+    fitted: bool
+    epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy (target_loss); the budget if censored
+    label_flip_rate: float  # share of training labels that randY (random labels) actually changed
+    weight_norm: float  # Euclidean norm of all parameters where the run ends (its fit epoch if it stops)
+    wall_s: float  # this run's share of its group's training time
+    info: dict = dataclasses.field(default_factory=dict)  # device, torch version, group size
+    measures: dict = dataclasses.field(default_factory=dict)  # e.g. sharpness, final accuracies
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["train_acc"])
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The data order of one seed in one epoch: a pure function, so a resumed run sees the same."""
+    return torch.randperm(n, generator=torch_generator(seed, "order", epoch))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `path` so that a reader sees the old or the new content, never a torn one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class CheckpointSpaceError(OSError):
+    """The disk cannot hold a group's checkpoint."""
+
+
+def reserve_checkpoint(path: Path, nbytes: int) -> None:
+    """Raise CheckpointSpaceError, before any training, when the disk of `path` lacks room for a
+    checkpoint of `nbytes` written beside the one it replaces (an existing one counts as room)."""
+    free = shutil.disk_usage(path.parent).free + (path.stat().st_size if path.exists() else 0)
+    if free < 2 * nbytes:
+        raise CheckpointSpaceError(
+            f"the checkpoint of this group needs {nbytes / 2**30:.2f} GiB, twice that while a new one replaces "
+            f"the old, but {path.parent} has {free / 2**30:.2f} GiB free: free some space or put the result store "
+            "on a larger disk (--store)")
+
+
+def save_checkpoint(path: Path, fingerprint: str, epoch: int, elapsed: float, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed), **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
+    """The arrays of the checkpoint at `path` (with 'epoch' and 'elapsed'), or None when it is
+    absent, torn or of another group (then training starts over)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["fingerprint"]) != fingerprint:
+                return None
+            return {k: z[k] for k in z.files}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def checkpoint_complete(state: dict, shapes: dict[str, tuple], hist: dict[str, np.ndarray]) -> bool:
+    """Whether a checkpoint's state has every array a trainer restores, in its shape, so a foreign or
+    older file is never half loaded (the trainer then starts over instead)."""
+    epoch = int(state["epoch"])
+    return (all(k in state and tuple(state[k].shape) == tuple(shape) for k, shape in shapes.items())
+            and all(f"hist_{k}" in state and state[f"hist_{k}"].shape == (v.shape[0], epoch) for k, v in hist.items()))
+
+
+def run_info(device: torch.device, models: int, epochs: int) -> dict:
+    """How a group was trained, stored with each of its runs."""
+    return {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "group_size": models, "epochs_run": epochs}

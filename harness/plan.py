@@ -1,0 +1,57 @@
+"""How long a training group takes on one H100, from a cost model: a plan for the full tier before
+any GPU is at hand (`pytest claims -m full --plan`), labelled as an estimate wherever it is shown.
+
+    seconds = epoch_seconds(run, ds, models=25)   # one epoch of a batched group of `run`'s shape
+
+The model: an epoch is its SGD steps plus one evaluation pass over the training and validation
+examples. A step costs at least STEP_FLOOR_S (Python, kernel launches and the optimizer, whatever
+the width), else its arithmetic at the throughput the trainer reached on its largest measured
+group. Calibrated on this harness's trainer on one H100 (torch 2.11, TF32, batch 32 for the MLP,
+n = 50,000, synthetic inputs of the full shapes):
+
+| group                          | measured s/epoch | this model |
+|--------------------------------|------------------|------------|
+| 25 MLPs 2x4096                 | 12.5             | 12.5       |
+| 20 MLPs 2x512                  | 4.6              | 7.0        |
+| 20 MLPs 2x64                   | 7.3              | 7.0        |
+| 42 CNNs, full C4 (64 filters)  | 38               | 38         |
+
+so small groups are over-estimated by up to half, never under-estimated by more than 5%. An upper
+bound for the epoch budget (runs that fit early leave their group, which the model ignores), and
+without C3's sharpness measurement. Measure instead with `--dry-run` on the GPU.
+"""
+from __future__ import annotations
+
+import math
+
+from .cnn import CNNConfig
+from .data import Dataset, flat_inputs
+
+STEP_FLOOR_S = 0.0045  # s per optimizer step, small groups (3-5 ms measured)
+MLP_FLOPS = 16.8e12  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
+CNN_FLOPS = 11.66e12  # FLOP/s, convolutions and dense layers of the 42-CNN full C4 group
+DEVICE = "H100 (estimate, cost model)"
+
+
+def epoch_seconds(run, ds: Dataset, models: int) -> float:
+    """Estimated seconds per epoch of a group of `models` runs of `run`'s shape on one H100."""
+    steps = math.ceil(run.n_train / run.batch_size)
+    if isinstance(run, CNNConfig):
+        forward, rate = _cnn_forward_flops(run, ds), CNN_FLOPS
+    else:
+        d = flat_inputs(ds.train_x[:1], run.pool).shape[1]
+        sizes = [d] + [run.width] * run.depth + [ds.num_classes]
+        forward, rate = 2 * sum(a * b for a, b in zip(sizes, sizes[1:])), MLP_FLOPS
+    step = max(STEP_FLOOR_S, 3 * forward * run.batch_size * models / rate)  # forward + backward = 3 forwards
+    evaluation = forward * (run.n_train + run.n_val) * models / rate
+    return steps * step + evaluation
+
+
+def _cnn_forward_flops(run: CNNConfig, ds: Dataset) -> float:
+    """Multiply-adds x 2 of one example through the two 5x5 convolutions and the dense layers."""
+    c_in = ds.train_x.shape[1]
+    side = min(run.crop, ds.train_x.shape[-1]) // run.downsample
+    half, quarter = math.ceil(side / 2), math.ceil(math.ceil(side / 2) / 2)
+    convs = side * side * run.channels * c_in * 25 + half * half * run.channels * run.channels * 25
+    sizes = [run.channels * quarter * quarter, *run.dense, ds.num_classes]
+    return 2 * (convs + sum(a * b for a, b in zip(sizes, sizes[1:])))
