@@ -289,12 +289,40 @@ class Claims:
             pytest.fail(f"{label}: {e}", pytrace=False)
 
     def _estimate(self, runs, ds, label: str) -> None:
-        """Record each group of `runs` (one per shape) with its epoch time from harness.plan's cost model
-        (once per sweep and process)."""
-        if label in self._memo.setdefault("dry runs", set()):
-            return
-        self._memo["dry runs"].add(label)
+        """Plan `runs` with the epoch times of harness.plan's cost model (nothing trains)."""
         from harness import plan
+
+        self._plan(runs, label, lambda group: (plan.epoch_seconds(group[0], ds, len(group)), plan.DEVICE, ""))
+
+    def _rehearse(self, runs, ds, label: str) -> None:
+        """Plan `runs` with epoch times measured on the device (`_time`). A group that does not fit
+        the device fails here, before any real training."""
+        self._plan(runs, label, lambda group: self._time(group, ds))
+
+    def _time(self, group, ds) -> tuple[float, str, str]:
+        """(seconds per epoch, device, note) of `group`, trained DRY_EPOCHS epochs outside the store,
+        every run kept to the end and no sharpness measured, its last epoch timed; a group over the
+        memory budget times its first sub-batch and scales by runs."""
+        from harness.cnn import CNNConfig, train_cnn_group
+        from harness.train import train_group
+
+        cnn = isinstance(group[0], CNNConfig)
+        parts = self.store.sub_batches(group, ds, self.device)
+        short = [dataclasses.replace(r, epochs=DRY_EPOCHS) if cnn else
+                 dataclasses.replace(r, max_epochs=DRY_EPOCHS, stop_when_fitted=False, sharpness="none")
+                 for r in parts[0]]
+        elapsed: list[float] = []
+        (train_cnn_group if cnn else train_group)(short, ds, self.device, progress=lambda *a: elapsed.append(a[-1]))
+        per_epoch = (elapsed[-1] - elapsed[-2] if len(elapsed) > 1 else elapsed[-1]) * len(group) / len(parts[0])
+        note = f", in {len(parts)} sub-batches (the first timed, scaled by runs)" if len(parts) > 1 else ""
+        return per_epoch, self.device, note
+
+    def _plan(self, runs, label: str, timed) -> None:
+        """Record each group of `runs` (one per shape; once per sweep and process) with its seconds
+        per epoch from `timed(group) -> (seconds, device, note)` against its epoch budget."""
+        if label in self._memo.setdefault("planned", set()):
+            return
+        self._memo["planned"].add(label)
         from harness.cnn import CNNConfig
 
         groups: dict = {}
@@ -303,42 +331,11 @@ class Claims:
         for group in groups.values():
             c = group[0]
             cnn = isinstance(c, CNNConfig)
-            per_epoch, budget = plan.epoch_seconds(c, ds, len(group)), c.epochs if cnn else c.max_epochs
-            shape = (f"CNN {c.channels} filters" if cnn else f"MLP {c.depth}x{c.width}") + f", n {c.n_train}"
-            _PLAN_PENDING.append({"sweep": label.split(",")[0], "group": f"{len(group)} models, {shape}",
-                                  "device": plan.DEVICE, "s_per_epoch": per_epoch, "budget_epochs": budget,
-                                  "hours": per_epoch * budget / 3600})
-
-    def _rehearse(self, runs, ds, label: str) -> None:
-        """Train each group of `runs` (one per shape) for DRY_EPOCHS epochs, every run kept to the end
-        and no sharpness measured, outside the store; record the last epoch's time against the
-        group's epoch budget (once per sweep and process). A group that does not fit the device
-        fails here, before any real training."""
-        if label in self._memo.setdefault("dry runs", set()):
-            return
-        self._memo["dry runs"].add(label)
-        from harness.cnn import CNNConfig, train_cnn_group
-        from harness.train import train_group
-
-        groups: dict = {}
-        for r in dict.fromkeys(runs):
-            groups.setdefault((type(r).__name__, r.shape()), []).append(r)
-        for group in groups.values():
-            c = group[0]
-            cnn = isinstance(c, CNNConfig)
-            parts = self.store.sub_batches(group, ds, self.device)  # a group over the memory budget: time its first part
-            short = [dataclasses.replace(r, epochs=DRY_EPOCHS) if cnn else
-                     dataclasses.replace(r, max_epochs=DRY_EPOCHS, stop_when_fitted=False, sharpness="none")
-                     for r in parts[0]]
-            elapsed: list[float] = []
-            (train_cnn_group if cnn else train_group)(short, ds, self.device, progress=lambda *a: elapsed.append(a[-1]))
-            per_epoch = (elapsed[-1] - elapsed[-2] if len(elapsed) > 1 else elapsed[-1]) * len(group) / len(parts[0])
+            per_epoch, device, note = timed(group)
             budget = c.epochs if cnn else c.max_epochs
-            shape = (f"CNN {c.channels} filters" if cnn else f"MLP {c.depth}x{c.width}") + f", n {c.n_train}"
-            if len(parts) > 1:
-                shape += f", in {len(parts)} sub-batches (the first timed, scaled by runs)"
+            shape = (f"CNN {c.channels} filters" if cnn else f"MLP {c.depth}x{c.width}") + f", n {c.n_train}{note}"
             _PLAN_PENDING.append({"sweep": label.split(",")[0], "group": f"{len(group)} models, {shape}",
-                                  "device": self.device, "s_per_epoch": per_epoch, "budget_epochs": budget,
+                                  "device": device, "s_per_epoch": per_epoch, "budget_epochs": budget,
                                   "hours": per_epoch * budget / 3600})
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:

@@ -32,3 +32,25 @@ def interrupt_at(epoch: int):
         if reported == epoch:
             raise Interrupted
     return progress
+
+
+def claims_session(tmp_path, *args, timeout=600):
+    """`pytest claims --dataset=fashion-mnist *args` in a subprocess with its own store and report
+    folder under tmp_path: (completed process, store, reports). Skips where Fashion-MNIST is absent."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from harness import data
+
+    try:
+        data.load("fashion-mnist", download=False)
+    except data.DataError as e:
+        pytest.skip(f"needs Fashion-MNIST on this machine: {e}")
+    store, reports = tmp_path / "store", tmp_path / "reports"
+    out = subprocess.run([sys.executable, "-m", "pytest", "claims", "--dataset=fashion-mnist", "-p", "no:cacheprovider",
+                          f"--store={store}", f"--report-dir={reports}", "-rs", *args],
+                         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=timeout)
+    return out, store, reports

@@ -2,15 +2,7 @@
 stored, and a plan of device-hours comes out."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-from harness import data
-
-ROOT = Path(__file__).parent.parent
+from tests.helpers import claims_session
 
 
 def test_the_plan_adds_up_each_sweep_and_the_total():
@@ -26,15 +18,8 @@ def test_the_plan_adds_up_each_sweep_and_the_total():
 def test_a_dry_run_skips_every_test_stores_nothing_and_prints_the_plan(tmp_path):
     """Also under a memory budget too small for the whole group (0.05 GiB for 24 models of ~8 MB):
     it is timed in sub-batches."""
-    try:
-        data.load("fashion-mnist", download=False)
-    except data.DataError as e:
-        pytest.skip(f"needs Fashion-MNIST on this machine: {e}")
-    store, reports = tmp_path / "store", tmp_path / "reports"
-    out = subprocess.run([sys.executable, "-m", "pytest", "claims", "-m", "smoke", "--dry-run", "-p", "no:cacheprovider",
-                          "-k", "real_examples_are_fitted_before_random_labels", "--dataset=fashion-mnist",
-                          f"--store={store}", f"--report-dir={reports}", "-rs", "--memory-budget=0.05"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out, store, reports = claims_session(tmp_path, "-m", "smoke", "--dry-run", "--memory-budget=0.05",
+                                         "-k", "real_examples_are_fitted_before_random_labels")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 skipped" in out.stdout and "dry run: no verdict" in out.stdout
     assert "| learning order | 24 models, MLP 2x256" in out.stdout and "| **total** |" in out.stdout

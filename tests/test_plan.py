@@ -1,19 +1,14 @@
 """`--plan`: the full tier's cost from harness/plan.py's cost model, without training or a GPU."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-from harness import data, plan
+from harness import plan
 from harness.cnn import CNNConfig
 from harness.data import Dataset
 from harness.train import RunConfig
-
-ROOT = Path(__file__).parent.parent
+from tests.helpers import claims_session
 
 
 def shaped(side: int, channels: int, classes: int = 10) -> Dataset:
@@ -37,14 +32,7 @@ def test_the_cost_model_never_under_estimates_a_small_group_by_more_than_5_perce
 
 
 def test_plan_prints_an_estimated_plan_and_trains_nothing(tmp_path):
-    try:
-        data.load("fashion-mnist", download=False)
-    except data.DataError as e:
-        pytest.skip(f"needs Fashion-MNIST on this machine: {e}")
-    store, reports = tmp_path / "store", tmp_path / "reports"
-    out = subprocess.run([sys.executable, "-m", "pytest", "claims", "-m", "full", "--plan", "-k", "time_to_fit",
-                          "--dataset=fashion-mnist", "-p", "no:cacheprovider", f"--store={store}",
-                          f"--report-dir={reports}", "-rs"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out, store, reports = claims_session(tmp_path, "-m", "full", "--plan", "-k", "time_to_fit", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 skipped" in out.stdout and "plan: no verdict" in out.stdout
     assert "| time to fit | 20 models, MLP 2x4096, n 50000 | H100 (estimate, cost model) |" in out.stdout
