@@ -3,7 +3,9 @@
     python -m harness.bench                        # smoke-size MLP, 5 seeds, CPU (+ GPU if present)
     python -m harness.bench --width 4096 --n 50000 --seeds 20 --device cuda --epochs 2
 
-It also prints what one step of the sharpness measurement (a Hessian-vector product over the whole
+It also prints the memory-traffic bound of the batched trainer's epoch (the weights every SGD step
+must move, at the copy bandwidth measured on the device) and how close the trainer comes to it,
+and what one step of the sharpness measurement (a Hessian-vector product over the whole
 training set, batched over the models) costs in full-gradient passes and in training epochs.
 
 Work per model-epoch, identical in both: one SGD pass over n examples in batches, then a full
@@ -98,6 +100,22 @@ def flop_per_model_epoch(run: RunConfig, d: int, classes: int) -> float:
     return 2.0 * (train + evaluate)
 
 
+def weight_bytes_per_step(run: RunConfig, d: int, classes: int, models: int) -> int:
+    """Bytes an SGD step must move at least (float32): every weight read by the forward pass, read
+    again by the backward pass for the input gradients (all layers but the first), read and written
+    by the update. Activations, gradients and data come on top, so this bounds a step from below."""
+    sizes = [d] + [run.width] * run.depth + [classes]
+    params = [a * b + b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 4 * models * (4 * sum(params) - params[0])
+
+
+def copy_bandwidth(device, nbytes: int = 2**28) -> float:
+    """Bytes per second the device copies (read + write) a large float32 tensor at."""
+    a = torch.empty(nbytes // 4, device=device)
+    b = torch.empty_like(a)
+    return 2 * nbytes / _timed(lambda: b.copy_(a), device, repeat=5)
+
+
 def sharpness_cost(runs: list[RunConfig], ds: Dataset, device, seconds_per_epoch: float) -> str:
     """Seconds of one batched full-gradient pass and one Hessian-vector product over the whole
     training set, against one batched training epoch (what a power-iteration step costs)."""
@@ -149,6 +167,12 @@ def main(argv=None):
         print(f"{device} ({name}): idiomatic loop {model_epochs / t_loop:8.2f} model-epochs/s "
               f"({tflop / t_loop:.3f} TFLOP/s) | batched {model_epochs / t_batch:8.2f} model-epochs/s "
               f"({tflop / t_batch:.3f} TFLOP/s) | ratio {t_loop / t_batch:5.1f}x")
+        steps = -(-a.n // a.batch_size)
+        bw = copy_bandwidth(device)
+        bound = steps * weight_bytes_per_step(runs[0], ds.input_dim, ds.num_classes, a.seeds) / bw
+        print(f"  memory-traffic bound: {bound:.3f}s per epoch (weights read forward and backward, read and written by "
+              f"the update, at the {bw / 1e9:.0f} GB/s this device copies at); the batched trainer takes "
+              f"{t_batch / a.epochs:.3f}s, {bound / (t_batch / a.epochs):.0%} of the bound's speed")
         print(sharpness_cost(runs, ds, device, t_batch / a.epochs))
 
 
