@@ -8,7 +8,8 @@
 Pairing: seed s gets the same training subset, initialisation and data order in every condition;
 the noise examples of a (seed, fraction) are the same for randX and randY. Every random stream is
 derived from (seed, purpose), so results do not depend on which other runs share the batch.
-Each epoch ends with a full pass over the training set, and over the validation set every
+The loop is `train_group`; a group's state and its steps are `Group` (step, evaluate, state, resume,
+finish, results). Each epoch ends with a full pass over the training set, and over the validation set every
 `val_every` epochs and at the epoch where a run ends; a run is fitted at the first epoch with 100%
 training accuracy (or, with `target_loss`, with training loss at most that), and a run never fitted
 within `max_epochs` is right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
@@ -130,110 +131,171 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     checkpoint is resumed from, so an interrupted group continues where it stopped."""
     if not runs:
         return []
-    c = runs[0]
-    if any(r.shape() != c.shape() for r in runs):
-        raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
-    device = torch.device(device)
-    M, K = len(runs), ds.num_classes
-    prepared = [prepare(r, ds) for r in runs]
-    X = torch.stack([p[0] for p in prepared]).to(device, dtype)  # (M, n, d)
-    Y = torch.stack([p[1] for p in prepared]).to(device)  # (M, n)
-    noise = torch.stack([p[2] for p in prepared]).to(device)  # (M, n) bool
-    Xv, Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
-    Xv = Xv.to(dtype)  # (n_val, d)
-
-    sizes = [X.shape[-1]] + [c.width] * c.depth + [K]
-    model = BatchedMLP(M, sizes).to(device, dtype)
-    model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
-
-    hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
-    fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
-    # Each run's parameters where it ends: frozen at its fit epoch if it stops there.
-    snapshot = [p.detach().clone() for p in model.parameters()]
-    start_epoch, prior_s = 0, 0.0
-    fingerprint = _fingerprint(runs)
+    group = Group(runs, ds, device, dtype)
+    prior_s = 0.0
     if checkpoint is not None:
-        reserve_checkpoint(checkpoint, checkpoint_bytes(model, hist))
-        start_epoch, prior_s = _resume(load_checkpoint(checkpoint, fingerprint), model, snapshot, hist, fit_epoch)
-
-    # The batch holds only the runs still training: a run that stops leaves it, so stragglers do
-    # not drag the finished runs along. Runs are independent (per-model losses, plain SGD without
-    # state), so dropping one changes nothing for the others.
-    active = np.flatnonzero(fit_epoch == 0) if c.stop_when_fitted else np.arange(M)
-    model = _subset(model, active, sizes)
-    seeds = sorted({r.seed for r in runs})
-    seed_row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # run -> its seed's order
-    n, B = c.n_train, c.batch_size
-    t0, last_save = time.perf_counter(), time.perf_counter()
+        reserve_checkpoint(checkpoint, group.checkpoint_bytes())
+        prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
+    t0 = last_save = time.perf_counter()
     matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+ GPUs; no effect on the CPU
     try:
-        epoch = start_epoch
-        while epoch < c.max_epochs and len(active):
-            rows = torch.from_numpy(active).to(device)
-            order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[seed_row[rows]]  # (A, n)
-            opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
-            model.train()
-            for start in range(0, n, B):
-                idx = order[:, start:start + B]  # (A, b)
-                logits = model(X[rows[:, None], idx])  # (A, b, K)
-                loss = F.cross_entropy(logits.flatten(0, 1), Y[rows[:, None], idx].flatten(), reduction="none")
-                opt.zero_grad(set_to_none=True)
-                loss.view(len(active), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
-                opt.step()
-            _evaluate(model, X, Y, noise, rows, hist, epoch)
-            epoch += 1
-            reached = (hist["train_loss"][active, epoch - 1] <= c.target_loss if c.target_loss
-                       else hist["train_acc"][active, epoch - 1] == 1.0)
-            newly = (fit_epoch[active] == 0) & reached  # over the batch
-            fit_epoch[active[newly]] = epoch
-            ends = newly & c.stop_when_fitted
-            # Validate every val_every epochs and where a run ends, recorded only for the runs due,
-            # so a run's history does not depend on the others in its batch.
-            due = np.full(len(active), epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
-            if due.any():
-                hist["val_acc"][active[due], epoch - 1] = _val_acc(model, Xv, Yv)[due]
-            if ends.any():
-                _store_rows(snapshot, model, active, ends)
-                active = active[~ends]
-                model = _subset(model, np.flatnonzero(~ends), sizes)
+        while not group.done:
+            group.step()
+            group.evaluate()
             elapsed = prior_s + time.perf_counter() - t0
             if progress is not None:
-                progress(epoch, c.max_epochs, int((fit_epoch > 0).sum()), M, elapsed)
+                progress(group.epoch, group.c.max_epochs, group.fitted, len(runs), elapsed)
             if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
-                current = [s.clone() for s in snapshot]
-                _store_rows(current, model, active, np.ones(len(active), bool))
-                save_checkpoint(checkpoint, fingerprint, epoch, elapsed, {
-                    **{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
-                    **{f"hist_{k}": v[:, :epoch] for k, v in hist.items()}, "fit_epoch": fit_epoch})
+                save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
                 last_save = time.perf_counter()
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
-    _store_rows(snapshot, model, active, np.ones(len(active), bool))  # runs that trained to the end
-    norms = sum(s.double().pow(2).flatten(1).sum(1) for s in snapshot).sqrt().cpu().numpy()
-    measures = [{} for _ in runs]
-    sharp = [m for m, r in enumerate(runs) if r.sharpness != "none"]
-    if sharp:
-        from .sharpness import measure
-
-        idx = torch.tensor(sharp, device=device)
-        for m, values in zip(sharp, measure(BatchedMLP(len(sharp), sizes).to(device, dtype),
-                                            [s[idx] for s in snapshot], X[idx], Y[idx],
-                                            [torch_generator(runs[m].seed, "sharpness") for m in sharp],
-                                            lecun=c.sharpness == "both")):
-            measures[m] = values
-    wall = prior_s + time.perf_counter() - t0
-    info = run_info(device, M, epoch)
-    results = []
-    for m, r in enumerate(runs):
-        end = fit_epoch[m] if (r.stop_when_fitted and fit_epoch[m]) else epoch
-        results.append(RunResult(
-            r, {k: v[m, :end].copy() for k, v in hist.items()}, bool(fit_epoch[m]),
-            int(fit_epoch[m]) if fit_epoch[m] else r.max_epochs, prepared[m][3],
-            float(norms[m]), wall / M, info, measures[m]))
+    group.finish()
+    results = group.results(prior_s + time.perf_counter() - t0)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return results
+
+
+class Group:
+    """The state of one batched group while it trains: `step` (one SGD epoch of the runs still
+    training), `evaluate` (the epoch's measurements; runs that reached their target leave the
+    batch), `state`/`resume` (a checkpoint's arrays), `finish` and `results`.
+
+    The batch holds only the runs still training: a run that stops leaves it, so stragglers do not
+    drag the finished runs along. Runs are independent (per-model losses, plain SGD without state),
+    so dropping one changes nothing for the others."""
+
+    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype):
+        c = self.c = runs[0]
+        if any(r.shape() != c.shape() for r in runs):
+            raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
+        self.runs, self.device, self.dtype = runs, torch.device(device), dtype
+        device, M = self.device, len(runs)
+        self.prepared = [prepare(r, ds) for r in runs]
+        self.X = torch.stack([p[0] for p in self.prepared]).to(device, dtype)  # (M, n, d)
+        self.Y = torch.stack([p[1] for p in self.prepared]).to(device)  # (M, n)
+        self.noise = torch.stack([p[2] for p in self.prepared]).to(device)  # (M, n) bool
+        Xv, self.Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
+        self.Xv = Xv.to(dtype)  # (n_val, d)
+        self.sizes = [self.X.shape[-1]] + [c.width] * c.depth + [ds.num_classes]
+        self.model = BatchedMLP(M, self.sizes).to(device, dtype)
+        self.model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
+        self.hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
+        self.fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
+        # Each run's parameters where it ends: frozen at its fit epoch if it stops there.
+        self.snapshot = [p.detach().clone() for p in self.model.parameters()]
+        self.epoch = 0
+        self.fingerprint = _fingerprint(runs)
+        self.seeds = sorted({r.seed for r in runs})
+        self.seed_row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # run -> its seed
+        self.active = np.arange(M)
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.c.max_epochs or not len(self.active)
+
+    @property
+    def fitted(self) -> int:
+        return int((self.fit_epoch > 0).sum())
+
+    def checkpoint_bytes(self) -> int:
+        """Size of the group's checkpoint: every run's current parameters and its history."""
+        return (sum(p.numel() * p.element_size() for p in self.model.parameters())
+                + sum(v.nbytes for v in self.hist.values()))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """A checkpoint's arrays: each run's parameters (its end state if it stopped), history, fit epoch."""
+        current = [s.clone() for s in self.snapshot]
+        _store_rows(current, self.model, self.active, np.ones(len(self.active), bool))
+        return {**{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
+                **{f"hist_{k}": v[:, :self.epoch] for k, v in self.hist.items()}, "fit_epoch": self.fit_epoch}
+
+    def resume(self, state: dict | None) -> float:
+        """Continue from a checkpoint's state (None, or one of another shape: start over); returns
+        the training seconds it had taken."""
+        shapes = {f"param{i}": p.shape for i, p in enumerate(self.model.parameters())}
+        if (state is not None and int(state["epoch"]) <= self.c.max_epochs and "fit_epoch" in state
+                and checkpoint_complete(state, shapes, self.hist)):
+            self.epoch = int(state["epoch"])
+            with torch.no_grad():
+                for i, (p, snap) in enumerate(zip(self.model.parameters(), self.snapshot)):
+                    p.copy_(torch.from_numpy(state[f"param{i}"]))
+                    snap.copy_(p)
+            for k in self.hist:
+                self.hist[k][:, :self.epoch] = state[f"hist_{k}"]
+            self.fit_epoch[:] = state["fit_epoch"]
+        if self.c.stop_when_fitted:
+            self.active = np.flatnonzero(self.fit_epoch == 0)
+            self.model = _subset(self.model, self.active, self.sizes)
+        return float(state["elapsed"]) if self.epoch else 0.0
+
+    def step(self) -> None:
+        """One epoch of SGD for the runs still training, each in its seed's data order."""
+        c, model, n = self.c, self.model, self.c.n_train
+        rows = torch.from_numpy(self.active).to(self.device)
+        order = torch.stack([epoch_order(s, self.epoch, n) for s in self.seeds]).to(self.device)[self.seed_row[rows]]
+        opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
+        model.train()
+        for start in range(0, n, c.batch_size):
+            idx = order[:, start:start + c.batch_size]  # (A, b)
+            logits = model(self.X[rows[:, None], idx])  # (A, b, K)
+            loss = F.cross_entropy(logits.flatten(0, 1), self.Y[rows[:, None], idx].flatten(), reduction="none")
+            opt.zero_grad(set_to_none=True)
+            loss.view(len(self.active), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
+            opt.step()
+
+    def evaluate(self) -> None:
+        """The epoch's training metrics, fit epochs and validation accuracy; runs that reached their
+        target leave the batch (with `stop_when_fitted`)."""
+        c, active = self.c, self.active
+        _evaluate(self.model, self.X, self.Y, self.noise, torch.from_numpy(active).to(self.device), self.hist,
+                  self.epoch)
+        self.epoch += 1
+        epoch = self.epoch
+        reached = (self.hist["train_loss"][active, epoch - 1] <= c.target_loss if c.target_loss
+                   else self.hist["train_acc"][active, epoch - 1] == 1.0)
+        newly = (self.fit_epoch[active] == 0) & reached  # over the batch
+        self.fit_epoch[active[newly]] = epoch
+        ends = newly & c.stop_when_fitted
+        # Validate every val_every epochs and where a run ends, recorded only for the runs due, so a
+        # run's history does not depend on the others in its batch.
+        due = np.full(len(active), epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
+        if due.any():
+            self.hist["val_acc"][active[due], epoch - 1] = _val_acc(self.model, self.Xv, self.Yv)[due]
+        if ends.any():
+            _store_rows(self.snapshot, self.model, active, ends)
+            self.active = active[~ends]
+            self.model = _subset(self.model, np.flatnonzero(~ends), self.sizes)
+
+    def finish(self) -> None:
+        """Freeze the runs that trained to the end, then measure sharpness where the configs ask."""
+        _store_rows(self.snapshot, self.model, self.active, np.ones(len(self.active), bool))
+        self.measures = [{} for _ in self.runs]
+        sharp = [m for m, r in enumerate(self.runs) if r.sharpness != "none"]
+        if sharp:
+            from .sharpness import measure
+
+            idx = torch.tensor(sharp, device=self.device)
+            for m, values in zip(sharp, measure(BatchedMLP(len(sharp), self.sizes).to(self.device, self.dtype),
+                                                [s[idx] for s in self.snapshot], self.X[idx], self.Y[idx],
+                                                [torch_generator(self.runs[m].seed, "sharpness") for m in sharp],
+                                                lecun=self.c.sharpness == "both")):
+                self.measures[m] = values
+
+    def results(self, wall: float) -> list[RunResult]:
+        """One result per run, after `finish`; `wall`: the group's training seconds in all."""
+        norms = sum(s.double().pow(2).flatten(1).sum(1) for s in self.snapshot).sqrt().cpu().numpy()
+        info = run_info(self.device, len(self.runs), self.epoch)
+        results = []
+        for m, r in enumerate(self.runs):
+            fit = self.fit_epoch[m]
+            end = fit if (r.stop_when_fitted and fit) else self.epoch
+            results.append(RunResult(r, {k: v[m, :end].copy() for k, v in self.hist.items()}, bool(fit),
+                                     int(fit) if fit else r.max_epochs, self.prepared[m][3], float(norms[m]),
+                                     wall / len(self.runs), info, self.measures[m]))
+        return results
 
 
 def _subset(model: BatchedMLP, keep: np.ndarray, sizes: list[int]) -> BatchedMLP:
@@ -292,26 +354,3 @@ def _fingerprint(runs: list[RunConfig]) -> str:
     """Identity of a group for resuming: everything but the epoch budget, which may grow."""
     keys = [{k: v for k, v in r.key().items() if k != "max_epochs"} for r in runs]
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()
-
-
-def checkpoint_bytes(model: BatchedMLP, hist: dict) -> int:
-    """Size of the group's checkpoint: every run's current parameters (float32) and history."""
-    return sum(p.numel() * p.element_size() for p in model.parameters()) + sum(v.nbytes for v in hist.values())
-
-
-def _resume(state: dict | None, model, snapshot, hist, fit_epoch) -> tuple[int, float]:
-    """Load a checkpoint's state (None: start over); its parameters are each run's where it was
-    saved: the end state of a run that had stopped, the current one of a run still training."""
-    params = list(model.parameters())
-    if (state is None or int(state["epoch"]) > hist["train_acc"].shape[1] or "fit_epoch" not in state
-            or not checkpoint_complete(state, {f"param{i}": p.shape for i, p in enumerate(params)}, hist)):
-        return 0, 0.0
-    epoch = int(state["epoch"])
-    with torch.no_grad():
-        for i, (p, snap) in enumerate(zip(model.parameters(), snapshot)):
-            p.copy_(torch.from_numpy(state[f"param{i}"]))
-            snap.copy_(p)
-    for k in hist:
-        hist[k][:, :epoch] = state[f"hist_{k}"]
-    fit_epoch[:] = state["fit_epoch"]
-    return epoch, float(state["elapsed"])
