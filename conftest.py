@@ -11,7 +11,7 @@ reports/<tier>/<dataset>/, keyed by base seed and device so runs never overwrite
 """
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import functools
 import hashlib
 import json
@@ -38,7 +38,7 @@ HARNESS_TEST_TIMEOUT_S = 600
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
 _PLAN: list[dict] = []  # dry-run groups gathered by this (controlling) process
 _PLAN_PENDING: list[dict] = []  # dry-run groups of the running test, attached to its report
-DRY_EPOCHS = 2  # a dry run trains each group this many epochs and times the last one
+DRY_STEPS = 20  # a dry run times this many SGD steps of each group (after 3 untimed ones) and one evaluation
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
 # the same examples every run, so CI cannot fail by chance; "dev" explores new ones each run.
@@ -65,12 +65,13 @@ def pytest_addoption(parser):
     g.addoption("--no-cache", action="store_true",
                 help="ignore the result store: train everything again (workers still share within the run)")
     g.addoption("--dry-run", action="store_true",
-                help=f"train each selected group for {DRY_EPOCHS} epochs on the device (outside the store), time its "
-                     "last epoch, end every test as skipped (no verdict) and print a plan: device-hours for the "
+                help=f"time {DRY_STEPS} SGD steps and one evaluation of each selected group on the device (outside "
+                     "the store), end every test as skipped (no verdict) and print a plan: device-hours for the "
                      "whole epoch budget, per sweep and in total")
     g.addoption("--plan", action="store_true",
                 help="train nothing: estimate each selected group's time on one H100 from a cost model "
-                     "(harness/plan.py), end every test as skipped (no verdict) and print the plan of device-hours, labelled an estimate")
+                     "(harness/plan.py), end every test as skipped (no verdict) and print the plan of "
+                     "device-hours, labelled an estimate")
     g.addoption("--memory-budget", type=float, default=None, metavar="GiB",
                 help="device memory a training group may take; a larger group trains in sub-batches of runs (same "
                      "numbers). Default: 90%% of the GPU's free memory, no limit on the CPU")
@@ -257,7 +258,7 @@ class Claims:
             pytest.skip(f"plan: no verdict ({label}: estimated from the cost model, nothing trained)")
         if self.config.getoption("--dry-run"):
             self._rehearse(runs, ds, label)
-            pytest.skip(f"dry run: no verdict ({label}: trained {DRY_EPOCHS} epochs per group to time it)")
+            pytest.skip(f"dry run: no verdict ({label}: timed {DRY_STEPS} steps per group)")
         if self.cluster is not None:
             self._submit(runs, ds, label)
         try:
@@ -274,7 +275,8 @@ class Claims:
         """Have the scheduler train the groups the store lacks (harness/cluster.py), waiting with
         progress; a job that ends without its runs fails the test with its log."""
         local = self.cluster.scheduler.backend == "local"
-        job = cluster.TrainGroup(str(self.store.root), functools.partial(data.load, ds.name, self.config.getoption("--data-root")),
+        load = functools.partial(data.load, ds.name, self.config.getoption("--data-root"))
+        job = cluster.TrainGroup(str(self.store.root), load,
                                  ds.fingerprint, device=self.config.getoption("--device"),
                                  threads=torch_threads() if local else 0)
         write = _writer(self.config)
@@ -300,22 +302,21 @@ class Claims:
         self._plan(runs, label, lambda group: self._time(group, ds))
 
     def _time(self, group, ds) -> tuple[float, str, str]:
-        """(seconds per epoch, device, note) of `group`, trained DRY_EPOCHS epochs outside the store,
-        every run kept to the end and no sharpness measured, its last epoch timed; a group over the
-        memory budget times its first sub-batch and scales by runs."""
-        from harness.cnn import CNNConfig, train_cnn_group
-        from harness.train import train_group
+        """(seconds per epoch, device, note) of `group` from DRY_STEPS steps and one evaluation on the
+        device (harness.core.epoch_seconds), outside the store; a group over the memory budget times
+        its first sub-batch and scales by runs."""
+        import torch
+
+        from harness.cnn import CNNConfig, CNNGroup
+        from harness.core import epoch_seconds, tf32_matmuls
+        from harness.train import Group
 
         cnn = isinstance(group[0], CNNConfig)
         parts = self.store.sub_batches(group, ds, self.device)
-        short = [dataclasses.replace(r, epochs=DRY_EPOCHS) if cnn else
-                 dataclasses.replace(r, max_epochs=DRY_EPOCHS, stop_when_fitted=False, sharpness="none")
-                 for r in parts[0]]
-        elapsed: list[float] = []
-        (train_cnn_group if cnn else train_group)(short, ds, self.device, progress=lambda *a: elapsed.append(a[-1]))
-        per_epoch = (elapsed[-1] - elapsed[-2] if len(elapsed) > 1 else elapsed[-1]) * len(group) / len(parts[0])
+        with contextlib.nullcontext() if cnn else tf32_matmuls():  # as each trainer trains
+            per_epoch = epoch_seconds((CNNGroup if cnn else Group)(parts[0], ds, self.device, torch.float32), DRY_STEPS)
         note = f", in {len(parts)} sub-batches (the first timed, scaled by runs)" if len(parts) > 1 else ""
-        return per_epoch, self.device, note
+        return per_epoch * len(group) / len(parts[0]), self.device, note
 
     def _plan(self, runs, label: str, timed) -> None:
         """Record each group of `runs` (one per shape; once per sweep and process) with its seconds

@@ -304,75 +304,143 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
     `checkpoint_every_s` seconds (at an epoch's end) and a compatible checkpoint is resumed from."""
     if not runs:
         return []
-    c = runs[0]
-    if any(r.shape() != c.shape() for r in runs):
-        raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
-    device = torch.device(device)
-    M = len(runs)
-    stats = _channel_stats(ds.train_x)
-    seeds = sorted({r.seed for r in runs})
-    prepared = [prepare(r, ds, stats) for r in runs]
-    first = {r.seed: m for m, r in reversed(list(enumerate(runs)))}
-    X = torch.stack([prepared[first[s]][0] for s in seeds]).to(device, dtype)  # (S, n, C, H, W), shared by a seed
-    Y = torch.stack([p[1] for p in prepared]).to(device)  # (M, n)
-    Xv, Yv = validation_set(c, ds, stats)
-    Xv, Yv = Xv.to(device, dtype), Yv.to(device)
-    row = torch.tensor([seeds.index(r.seed) for r in runs], device=device)  # model -> its seed
-
-    model = BatchedCNN(M, X.shape[2], X.shape[-1], c.channels, c.dense, ds.num_classes).to(device, dtype)
-    model.glorot_([torch_generator(r.seed, "init", "cnn", r.channels, r.dense) for r in runs])
-    opt = torch.optim.SGD(model.parameters(), lr=c.lr, momentum=c.momentum)
-    reg = Regularizers(runs, device)
-    hist = {k: np.full((M, c.epochs), np.nan) for k in METRICS}
-    fingerprint = hashlib.sha256(json.dumps([r.key() for r in runs], sort_keys=True).encode()).hexdigest()
-    start_epoch, prior_s = 0, 0.0
+    group = CNNGroup(runs, ds, device, dtype)
+    prior_s = 0.0
     if checkpoint is not None:
-        reserve_checkpoint(checkpoint, 2 * sum(p.numel() * p.element_size() for p in model.parameters())
-                           + sum(v.nbytes for v in hist.values()))  # parameters, momentum, history
-        start_epoch, prior_s = _resume(load_checkpoint(checkpoint, fingerprint), model, opt, hist)
-
-    n, B = c.n_train, c.batch_size
-    models = torch.arange(M, device=device)[:, None]
+        reserve_checkpoint(checkpoint, group.checkpoint_bytes())
+        prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
     t0 = last_save = time.perf_counter()
-    for epoch in range(start_epoch, c.epochs):
-        for group in opt.param_groups:
-            group["lr"] = c.lr * 0.5 ** (epoch // c.halve_every)
-        reg.start_epoch(epoch)
-        order = torch.stack([epoch_order(s, epoch, n) for s in seeds]).to(device)[row]  # (M, n)
-        model.train()
-        for start in range(0, n, B):
-            idx = order[:, start:start + B]  # (M, b)
-            x = reg.perturb(X[row[:, None], idx])  # (M, b, C, H, W)
-            logits = model(x, reg.masks(idx.shape[1], c.dense, dtype))  # (M, b, K)
-            loss = F.cross_entropy(logits.flatten(0, 1), Y[models, idx].flatten(), reduction="none")
-            opt.zero_grad(set_to_none=True)
-            loss.view(M, -1).mean(1).sum().backward()  # sum of per-model means: independent grads
-            reg.decay_grads(model)
-            opt.step()
-        if (epoch + 1) % c.val_every == 0 or epoch + 1 == c.epochs:
-            _evaluate(model, X, row, Y, Xv, Yv, hist, epoch)
+    while not group.done:
+        group.step()
+        group.evaluate()
         elapsed = prior_s + time.perf_counter() - t0
         if progress is not None:
-            fitted = int((hist["train_acc"][:, :epoch + 1] == 1.0).any(1).sum())  # at a measured epoch
-            progress(epoch + 1, c.epochs, fitted, M, elapsed)
-        if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s and epoch + 1 < c.epochs:
-            _save(checkpoint, fingerprint, model, opt, hist, epoch + 1, elapsed)
+            progress(group.epoch, group.c.epochs, group.fitted, len(runs), elapsed)
+        if (checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s
+                and group.epoch < group.c.epochs):
+            save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
             last_save = time.perf_counter()
-    wall = prior_s + time.perf_counter() - t0
-    norms = sum(p.detach().double().reshape(M, -1).pow(2).sum(1) for p in model.parameters()).sqrt().cpu().numpy()
-    info = run_info(device, M, c.epochs)
-    results = []
-    for m, r in enumerate(runs):
-        history = {k: v[m].copy() for k, v in hist.items()}
-        perfect = np.flatnonzero(history["train_acc"] == 1.0)
-        measures = {"final_train_acc": float(history["train_acc"][-1]),
-                    "best_val_acc": float(np.nanmax(history["val_acc"])),
-                    "final_val_acc": float(history["val_acc"][-1])}
-        results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
-                                 prepared[m][2], float(norms[m]), wall / M, info, measures))
+    results = group.results(prior_s + time.perf_counter() - t0)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return results
+
+
+class CNNGroup:
+    """The state of one batched CNN group while it trains: `step` (one epoch of SGD with momentum,
+    or its first `steps` batches), `evaluate` (the epoch's accuracies when due; ends the epoch),
+    `state`/`resume` (a checkpoint's arrays) and `results`."""
+
+    def __init__(self, runs: list[CNNConfig], ds: Dataset, device, dtype):
+        c = self.c = runs[0]
+        if any(r.shape() != c.shape() for r in runs):
+            raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
+        self.runs, self.device, self.dtype = runs, torch.device(device), dtype
+        device, M = self.device, len(runs)
+        stats = _channel_stats(ds.train_x)
+        self.seeds = sorted({r.seed for r in runs})
+        self.prepared = [prepare(r, ds, stats) for r in runs]
+        first = {r.seed: m for m, r in reversed(list(enumerate(runs)))}
+        self.X = torch.stack([self.prepared[first[s]][0] for s in self.seeds]).to(device, dtype)  # (S, n, C, H, W)
+        self.Y = torch.stack([p[1] for p in self.prepared]).to(device)  # (M, n)
+        Xv, Yv = validation_set(c, ds, stats)
+        self.Xv, self.Yv = Xv.to(device, dtype), Yv.to(device)
+        self.row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # model -> its seed
+        self.model = BatchedCNN(M, self.X.shape[2], self.X.shape[-1], c.channels, c.dense,
+                                ds.num_classes).to(device, dtype)
+        self.model.glorot_([torch_generator(r.seed, "init", "cnn", r.channels, r.dense) for r in runs])
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=c.lr, momentum=c.momentum)
+        self.reg = Regularizers(runs, device)
+        self.hist = {k: np.full((M, c.epochs), np.nan) for k in METRICS}
+        self.fingerprint = hashlib.sha256(json.dumps([r.key() for r in runs], sort_keys=True).encode()).hexdigest()
+        self.models = torch.arange(M, device=device)[:, None]
+        self.epoch = 0
+
+    @property
+    def done(self) -> bool:
+        return self.epoch >= self.c.epochs
+
+    @property
+    def fitted(self) -> int:
+        """Runs at 100% training accuracy at some measured epoch so far."""
+        return int((self.hist["train_acc"][:, :self.epoch] == 1.0).any(1).sum())
+
+    @property
+    def evaluation_share(self) -> float:
+        """Share of the epochs that measure accuracies (every val_every-th and the last)."""
+        c = self.c
+        return (c.epochs // c.val_every + (c.epochs % c.val_every != 0)) / c.epochs
+
+    def checkpoint_bytes(self) -> int:
+        """Size of the group's checkpoint: parameters, momentum and history."""
+        return (2 * sum(p.numel() * p.element_size() for p in self.model.parameters())
+                + sum(v.nbytes for v in self.hist.values()))
+
+    def state(self) -> dict[str, np.ndarray]:
+        params = list(self.model.parameters())
+        state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(params)}
+        state.update({f"momentum{i}": self.opt.state[p]["momentum_buffer"].cpu().numpy()
+                      for i, p in enumerate(params) if self.opt.state[p].get("momentum_buffer") is not None})
+        state.update({f"hist_{k}": v[:, :self.epoch] for k, v in self.hist.items()})
+        return state
+
+    def resume(self, state: dict | None) -> float:
+        """Continue from a checkpoint's state (None, or one of another shape: start over); returns
+        the training seconds it had taken."""
+        shapes = {f"param{i}": p.shape for i, p in enumerate(self.model.parameters())}
+        if state is None or not checkpoint_complete(state, shapes, self.hist):
+            return 0.0
+        self.epoch = int(state["epoch"])
+        with torch.no_grad():
+            for i, p in enumerate(self.model.parameters()):
+                p.copy_(torch.from_numpy(state[f"param{i}"]))
+                if f"momentum{i}" in state:
+                    self.opt.state[p]["momentum_buffer"] = torch.from_numpy(state[f"momentum{i}"]).to(p)
+        for k in self.hist:
+            self.hist[k][:, :self.epoch] = state[f"hist_{k}"]
+        return float(state["elapsed"])
+
+    def step(self, steps: int | None = None) -> None:
+        """The current epoch's SGD steps (its first `steps` batches only, when given: for timing)."""
+        c, model, reg, n, epoch = self.c, self.model, self.reg, self.c.n_train, self.epoch
+        for group in self.opt.param_groups:
+            group["lr"] = c.lr * 0.5 ** (epoch // c.halve_every)
+        reg.start_epoch(epoch)
+        order = torch.stack([epoch_order(s, epoch, n) for s in self.seeds]).to(self.device)[self.row]  # (M, n)
+        model.train()
+        for start in range(0, n, c.batch_size)[:steps]:
+            idx = order[:, start:start + c.batch_size]  # (M, b)
+            x = reg.perturb(self.X[self.row[:, None], idx])  # (M, b, C, H, W)
+            logits = model(x, reg.masks(idx.shape[1], c.dense, self.dtype))  # (M, b, K)
+            loss = F.cross_entropy(logits.flatten(0, 1), self.Y[self.models, idx].flatten(), reduction="none")
+            self.opt.zero_grad(set_to_none=True)
+            loss.view(len(self.runs), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
+            reg.decay_grads(model)
+            self.opt.step()
+
+    def evaluate(self, force: bool = False) -> None:
+        """Accuracies at the end of the epoch when due (every val_every epochs and the last, or
+        `force`d); ends the epoch."""
+        if force or (self.epoch + 1) % self.c.val_every == 0 or self.epoch + 1 == self.c.epochs:
+            _evaluate(self.model, self.X, self.row, self.Y, self.Xv, self.Yv, self.hist, self.epoch)
+        self.epoch += 1
+
+    def results(self, wall: float) -> list[RunResult]:
+        """One result per run; `wall`: the group's training seconds in all."""
+        M = len(self.runs)
+        norms = sum(p.detach().double().reshape(M, -1).pow(2).sum(1)
+                    for p in self.model.parameters()).sqrt().cpu().numpy()
+        info = run_info(self.device, M, self.c.epochs)
+        results = []
+        for m, r in enumerate(self.runs):
+            history = {k: v[m].copy() for k, v in self.hist.items()}
+            perfect = np.flatnonzero(history["train_acc"] == 1.0)
+            measures = {"final_train_acc": float(history["train_acc"][-1]),
+                        "best_val_acc": float(np.nanmax(history["val_acc"])),
+                        "final_val_acc": float(history["val_acc"][-1])}
+            results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
+                                     self.prepared[m][2], float(norms[m]), wall / M, info, measures))
+        return results
 
 
 @torch.no_grad()
@@ -396,27 +464,3 @@ def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=2**28):
         xv = Xv[s:s + chunk].expand(M, *Xv[s:s + chunk].shape)  # (M, c, C, H, W), shared examples
         hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
     hist["val_acc"][:, epoch] = (hits / len(Yv)).cpu().numpy()
-
-
-def _save(path: Path, fingerprint, model, opt, hist, epoch, elapsed):
-    state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(model.parameters())}
-    state.update({f"momentum{i}": opt.state[p]["momentum_buffer"].cpu().numpy()
-                  for i, p in enumerate(model.parameters()) if opt.state[p].get("momentum_buffer") is not None})
-    state.update({f"hist_{k}": v[:, :epoch] for k, v in hist.items()})
-    save_checkpoint(path, fingerprint, epoch, elapsed, state)
-
-
-def _resume(state: dict | None, model, opt, hist) -> tuple[int, float]:
-    """Load a checkpoint's state (None: start over)."""
-    shapes = {f"param{i}": p.shape for i, p in enumerate(model.parameters())}
-    if state is None or not checkpoint_complete(state, shapes, hist):
-        return 0, 0.0
-    epoch = int(state["epoch"])
-    with torch.no_grad():
-        for i, p in enumerate(model.parameters()):
-            p.copy_(torch.from_numpy(state[f"param{i}"]))
-            if f"momentum{i}" in state:
-                opt.state[p]["momentum_buffer"] = torch.from_numpy(state[f"momentum{i}"]).to(p)
-    for k in hist:
-        hist[k][:, :epoch] = state[f"hist_{k}"]
-    return epoch, float(state["elapsed"])

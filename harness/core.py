@@ -13,9 +13,12 @@ edit to train.py leaves stored CNN runs valid and vice versa (harness/__init__.p
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,6 +107,37 @@ def checkpoint_complete(state: dict, shapes: dict[str, tuple], hist: dict[str, n
     epoch = int(state["epoch"])
     return (all(k in state and tuple(state[k].shape) == tuple(shape) for k, shape in shapes.items())
             and all(f"hist_{k}" in state and state[f"hist_{k}"].shape == (v.shape[0], epoch) for k, v in hist.items()))
+
+
+@contextlib.contextmanager
+def tf32_matmuls():
+    """TF32 matrix products on Ampere and later GPUs while the MLP trains (no effect on the CPU)."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def epoch_seconds(group, steps: int) -> float:
+    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device:
+    `steps` SGD steps timed after 3 untimed ones (CUDA and cuBLAS warm up), scaled to the epoch's
+    batches, plus one evaluation pass times the share of epochs that evaluate
+    (`group.evaluation_share`). Trains the group a little: use a throwaway one."""
+    sync = torch.cuda.synchronize if group.device.type == "cuda" else (lambda: None)
+    batches = math.ceil(group.c.n_train / group.c.batch_size)
+    steps = max(1, min(steps, batches))
+    group.step(steps=3)
+    sync()
+    t = time.perf_counter()
+    group.step(steps=steps)
+    sync()
+    per_step = (time.perf_counter() - t) / steps
+    t = time.perf_counter()
+    group.evaluate(force=True)
+    sync()
+    return per_step * batches + (time.perf_counter() - t) * group.evaluation_share
 
 
 def run_info(device: torch.device, models: int, epochs: int) -> dict:

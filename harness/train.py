@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from . import torch_generator
 from .core import (Progress, RunResult, checkpoint_complete, epoch_order, load_checkpoint,
-                   reserve_checkpoint, run_info, save_checkpoint)
+                   reserve_checkpoint, run_info, save_checkpoint, tf32_matmuls)
 from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
                    stratified_subset)
 from .models import BatchedMLP
@@ -137,9 +137,7 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
         reserve_checkpoint(checkpoint, group.checkpoint_bytes())
         prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
     t0 = last_save = time.perf_counter()
-    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = True  # TF32 on Ampere+ GPUs; no effect on the CPU
-    try:
+    with tf32_matmuls():
         while not group.done:
             group.step()
             group.evaluate()
@@ -149,8 +147,6 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
             if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
                 save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
                 last_save = time.perf_counter()
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32
     group.finish()
     results = group.results(prior_s + time.perf_counter() - t0)
     if checkpoint is not None:
@@ -200,6 +196,8 @@ class Group:
     def fitted(self) -> int:
         return int((self.fit_epoch > 0).sum())
 
+    evaluation_share = 1.0  # every epoch measures the training set (validation, every val_every: counted too)
+
     def checkpoint_bytes(self) -> int:
         """Size of the group's checkpoint: every run's current parameters and its history."""
         return (sum(p.numel() * p.element_size() for p in self.model.parameters())
@@ -231,14 +229,15 @@ class Group:
             self.model = _subset(self.model, self.active, self.sizes)
         return float(state["elapsed"]) if self.epoch else 0.0
 
-    def step(self) -> None:
-        """One epoch of SGD for the runs still training, each in its seed's data order."""
+    def step(self, steps: int | None = None) -> None:
+        """One epoch of SGD for the runs still training, each in its seed's data order (its first
+        `steps` batches only, when given: for timing)."""
         c, model, n = self.c, self.model, self.c.n_train
         rows = torch.from_numpy(self.active).to(self.device)
         order = torch.stack([epoch_order(s, self.epoch, n) for s in self.seeds]).to(self.device)[self.seed_row[rows]]
         opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
         model.train()
-        for start in range(0, n, c.batch_size):
+        for start in range(0, n, c.batch_size)[:steps]:
             idx = order[:, start:start + c.batch_size]  # (A, b)
             logits = model(self.X[rows[:, None], idx])  # (A, b, K)
             loss = F.cross_entropy(logits.flatten(0, 1), self.Y[rows[:, None], idx].flatten(), reduction="none")
@@ -246,9 +245,9 @@ class Group:
             loss.view(len(self.active), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
             opt.step()
 
-    def evaluate(self) -> None:
-        """The epoch's training metrics, fit epochs and validation accuracy; runs that reached their
-        target leave the batch (with `stop_when_fitted`)."""
+    def evaluate(self, force: bool = False) -> None:
+        """The epoch's training metrics, fit epochs and validation accuracy (when due, or `force`d);
+        runs that reached their target leave the batch (with `stop_when_fitted`)."""
         c, active = self.c, self.active
         _evaluate(self.model, self.X, self.Y, self.noise, torch.from_numpy(active).to(self.device), self.hist,
                   self.epoch)
@@ -261,7 +260,7 @@ class Group:
         ends = newly & c.stop_when_fitted
         # Validate every val_every epochs and where a run ends, recorded only for the runs due, so a
         # run's history does not depend on the others in its batch.
-        due = np.full(len(active), epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
+        due = np.full(len(active), force or epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
         if due.any():
             self.hist["val_acc"][active[due], epoch - 1] = _val_acc(self.model, self.Xv, self.Yv)[due]
         if ends.any():
