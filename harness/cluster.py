@@ -77,7 +77,11 @@ def settings(backend: str, config_file: str | None = None, options: list[str] = 
     'key=value' options, which override it. Unknown keys and bad values raise ValueError."""
     values: dict = {}
     if config_file:
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            raise ValueError("--executor-config needs Python 3.11 or later (tomllib); give the settings as "
+                             "--executor-option key=value instead") from None
 
         try:
             table = tomllib.loads(Path(config_file).read_text())
