@@ -11,7 +11,6 @@ reports/<tier>/<dataset>/, keyed by base seed and device so runs never overwrite
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -308,13 +307,12 @@ class Claims:
         import torch
 
         from harness.cnn import CNNConfig, CNNGroup
-        from harness.core import epoch_seconds, tf32_matmuls
+        from harness.core import epoch_seconds
         from harness.train import Group
 
         cnn = isinstance(group[0], CNNConfig)
         parts = self.store.sub_batches(group, ds, self.device)
-        with contextlib.nullcontext() if cnn else tf32_matmuls():  # as each trainer trains
-            per_epoch = epoch_seconds((CNNGroup if cnn else Group)(parts[0], ds, self.device, torch.float32), DRY_STEPS)
+        per_epoch = epoch_seconds((CNNGroup if cnn else Group)(parts[0], ds, self.device, torch.float32), DRY_STEPS)
         note = f", in {len(parts)} sub-batches (the first timed, scaled by runs)" if len(parts) > 1 else ""
         return per_epoch * len(group) / len(parts[0]), self.device, note
 

@@ -31,11 +31,11 @@ on which runs share its batch.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +45,7 @@ import torch.nn.functional as F
 
 from . import derive_seed, torch_generator
 from .data import Dataset, make_noise, stratified_subset
-from .core import (Progress, RunResult, checkpoint_complete, epoch_order, load_checkpoint,
-                   reserve_checkpoint, run_info, save_checkpoint)
+from .core import Progress, RunResult, checkpoint_complete, epoch_order, run_info, train_to_end
 
 METRICS = ("train_acc", "train_loss", "val_acc")
 REGULARIZERS = ("none", "dropout", "input_dropout", "gaussian", "weight_decay")
@@ -304,26 +303,7 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
     `checkpoint_every_s` seconds (at an epoch's end) and a compatible checkpoint is resumed from."""
     if not runs:
         return []
-    group = CNNGroup(runs, ds, device, dtype)
-    prior_s = 0.0
-    if checkpoint is not None:
-        reserve_checkpoint(checkpoint, group.checkpoint_bytes())
-        prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
-    t0 = last_save = time.perf_counter()
-    while not group.done:
-        group.step()
-        group.evaluate()
-        elapsed = prior_s + time.perf_counter() - t0
-        if progress is not None:
-            progress(group.epoch, group.c.epochs, group.fitted, len(runs), elapsed)
-        if (checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s
-                and group.epoch < group.c.epochs):
-            save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
-            last_save = time.perf_counter()
-    results = group.results(prior_s + time.perf_counter() - t0)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
-    return results
+    return train_to_end(CNNGroup(runs, ds, device, dtype), progress, checkpoint, checkpoint_every_s)
 
 
 class CNNGroup:
@@ -357,8 +337,18 @@ class CNNGroup:
         self.epoch = 0
 
     @property
+    def budget(self) -> int:
+        return self.c.epochs
+
+    @property
     def done(self) -> bool:
         return self.epoch >= self.c.epochs
+
+    def precision(self):
+        return contextlib.nullcontext()  # the CNN trains at torch's default precision
+
+    def finish(self) -> None:
+        """Nothing to measure after training."""
 
     @property
     def fitted(self) -> int:

@@ -120,6 +120,33 @@ def tf32_matmuls():
         torch.backends.cuda.matmul.allow_tf32 = before
 
 
+def train_to_end(group, progress: Progress | None, checkpoint: Path | None, checkpoint_every_s: float) -> list:
+    """Train a group (train.Group or cnn.CNNGroup) to the end of its budget and return its results.
+    With `checkpoint`: resume from a compatible one, save one every `checkpoint_every_s` seconds (at
+    an epoch's end, while epochs remain) and delete it at the end. The loop runs under the group's
+    `precision()`; `finish()` (e.g. sharpness) runs after it and counts in the training seconds."""
+    prior_s = 0.0
+    if checkpoint is not None:
+        reserve_checkpoint(checkpoint, group.checkpoint_bytes())
+        prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
+    t0 = last_save = time.perf_counter()
+    with group.precision():
+        while not group.done:
+            group.step()
+            group.evaluate()
+            elapsed = prior_s + time.perf_counter() - t0
+            if progress is not None:
+                progress(group.epoch, group.budget, group.fitted, len(group.runs), elapsed)
+            if checkpoint is not None and not group.done and time.perf_counter() - last_save >= checkpoint_every_s:
+                save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
+                last_save = time.perf_counter()
+    group.finish()
+    results = group.results(prior_s + time.perf_counter() - t0)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    return results
+
+
 def epoch_seconds(group, steps: int) -> float:
     """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device:
     `steps` SGD steps timed after 3 untimed ones (CUDA and cuBLAS warm up), scaled to the epoch's
@@ -128,15 +155,16 @@ def epoch_seconds(group, steps: int) -> float:
     sync = torch.cuda.synchronize if group.device.type == "cuda" else (lambda: None)
     batches = math.ceil(group.c.n_train / group.c.batch_size)
     steps = max(1, min(steps, batches))
-    group.step(steps=3)
-    sync()
-    t = time.perf_counter()
-    group.step(steps=steps)
-    sync()
-    per_step = (time.perf_counter() - t) / steps
-    t = time.perf_counter()
-    group.evaluate(force=True)
-    sync()
+    with group.precision():
+        group.step(steps=3)
+        sync()
+        t = time.perf_counter()
+        group.step(steps=steps)
+        sync()
+        per_step = (time.perf_counter() - t) / steps
+        t = time.perf_counter()
+        group.evaluate(force=True)
+        sync()
     return per_step * batches + (time.perf_counter() - t) * group.evaluation_share
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import torch_generator
-from .core import (Progress, RunResult, checkpoint_complete, epoch_order, load_checkpoint,
-                   reserve_checkpoint, run_info, save_checkpoint, tf32_matmuls)
+from .core import Progress, RunResult, checkpoint_complete, epoch_order, run_info, tf32_matmuls, train_to_end
 from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
                    stratified_subset)
 from .models import BatchedMLP
@@ -131,27 +129,7 @@ def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device =
     checkpoint is resumed from, so an interrupted group continues where it stopped."""
     if not runs:
         return []
-    group = Group(runs, ds, device, dtype)
-    prior_s = 0.0
-    if checkpoint is not None:
-        reserve_checkpoint(checkpoint, group.checkpoint_bytes())
-        prior_s = group.resume(load_checkpoint(checkpoint, group.fingerprint))
-    t0 = last_save = time.perf_counter()
-    with tf32_matmuls():
-        while not group.done:
-            group.step()
-            group.evaluate()
-            elapsed = prior_s + time.perf_counter() - t0
-            if progress is not None:
-                progress(group.epoch, group.c.max_epochs, group.fitted, len(runs), elapsed)
-            if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every_s:
-                save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
-                last_save = time.perf_counter()
-    group.finish()
-    results = group.results(prior_s + time.perf_counter() - t0)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
-    return results
+    return train_to_end(Group(runs, ds, device, dtype), progress, checkpoint, checkpoint_every_s)
 
 
 class Group:
@@ -189,8 +167,15 @@ class Group:
         self.active = np.arange(M)
 
     @property
+    def budget(self) -> int:
+        return self.c.max_epochs
+
+    @property
     def done(self) -> bool:
         return self.epoch >= self.c.max_epochs or not len(self.active)
+
+    def precision(self):
+        return tf32_matmuls()
 
     @property
     def fitted(self) -> int:
