@@ -191,6 +191,8 @@ class Cluster:
         another process submitted for it), wait, raise JobFailed if a job ends without its runs.
         `say(queued, running, done, elapsed_s)` reports progress. Returns the number of groups."""
         jobs = [self._submit_or_join(key, group, ds, job) for key, group in self.store.missing_groups(runs, ds)]
+        if not jobs:
+            return 0  # every run is stored: nothing to wait for (and nothing to report)
         t0 = time.perf_counter()
         while True:
             states = [self._state(j, ds) for j in jobs]

@@ -46,8 +46,9 @@ def test_a_job_stores_the_same_runs_as_training_in_process(tmp_path):
         assert (a.fitted, a.epochs_to_fit, a.weight_norm) == (b.fitted, b.epochs_to_fit, b.weight_norm)
         for k in a.history:
             np.testing.assert_array_equal(a.history[k], b.history[k])
-    # A rerun finds every run stored: nothing is submitted.
-    assert local(jobs_store).train(RUNS, ds, job(jobs_store)) == 0
+    # A rerun finds every run stored: nothing is submitted, and no progress line claims jobs.
+    again = []
+    assert local(jobs_store).train(RUNS, ds, job(jobs_store), say=lambda *a: again.append(a)) == 0 and again == []
     assert len(list((tmp_path / "jobs" / "jobs").glob("*_submitted.pkl"))) == 1
 
 
