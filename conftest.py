@@ -158,8 +158,7 @@ def _device(config) -> str:
 
 def _device_label(config) -> str:
     executor = config.getoption("--executor")
-    return f"{config.getoption('--device')} in {executor} jobs" if _remote(config) else session_device(
-        config.getoption("--device")) + ("" if executor == "inline" else f" in {executor} jobs")
+    return _device(config) + ("" if executor == "inline" else f" in {executor} jobs")
 
 
 def session_device(name: str) -> str:
@@ -323,11 +322,9 @@ class Claims:
             return
         self._memo["planned"].add(label)
         from harness.cnn import CNNConfig
+        from harness.store import by_shape
 
-        groups: dict = {}
-        for r in dict.fromkeys(runs):
-            groups.setdefault((type(r).__name__, r.shape()), []).append(r)
-        for group in groups.values():
+        for group in by_shape(runs):
             c = group[0]
             cnn = isinstance(c, CNNConfig)
             per_epoch, device, note = timed(group)

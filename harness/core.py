@@ -53,11 +53,15 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch_generator(seed, "order", epoch))
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `path` so that a reader sees the old or the new content, never a torn one."""
+def atomic_write(path: Path, data: bytes | Callable) -> None:
+    """Write `path` so that a reader sees the old or the new content, never a torn one. `data`: the
+    bytes, or a function that writes them to the open file (a checkpoint, never held in memory)."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        f.write(data)
+        if callable(data):
+            data(f)
+        else:
+            f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -79,12 +83,8 @@ def reserve_checkpoint(path: Path, nbytes: int) -> None:
 
 
 def save_checkpoint(path: Path, fingerprint: str, epoch: int, elapsed: float, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed), **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch),
+                                          elapsed=np.array(elapsed), **arrays))
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:

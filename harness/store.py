@@ -107,12 +107,8 @@ class Store:
     def _partition(self, runs, ds) -> tuple[dict, list[tuple[str, list[Config]]]]:
         """(the stored results among `runs`, the groups of the others)."""
         found = {r: self.load(r, ds) for r in dict.fromkeys(runs)}
-        missing = [r for r, res in found.items() if res is None]
-        groups = []
-        for shape in dict.fromkeys(_shape(r) for r in missing):
-            group = [r for r in missing if _shape(r) == shape]
-            groups.append((_group_key(group, ds), group))
-        return {r: res for r, res in found.items() if res is not None}, groups
+        groups = by_shape([r for r, res in found.items() if res is None])
+        return {r: res for r, res in found.items() if res is not None}, [(_group_key(g, ds), g) for g in groups]
 
     def get_or_train(self, runs: list[Config], ds: Dataset, device="cpu", *,
                      progress: Progress | None = None) -> list[RunResult]:
@@ -166,5 +162,9 @@ def _group_key(group: list[Config], ds: Dataset) -> str:
     return hashlib.sha256("".join(sorted(run_key(r, ds) for r in group)).encode()).hexdigest()[:24]
 
 
-def _shape(run: Config) -> tuple:
-    return type(run).__name__, run.shape()
+def by_shape(runs: list[Config]) -> list[list[Config]]:
+    """`runs` (without repeats) in groups that can train as one batch: one per kind and shape, in order."""
+    groups: dict[tuple, list[Config]] = {}
+    for r in dict.fromkeys(runs):
+        groups.setdefault((type(r).__name__, r.shape()), []).append(r)
+    return list(groups.values())
