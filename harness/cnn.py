@@ -162,11 +162,13 @@ class BatchedCNN(torch.nn.Module):
 def local_response_norm(h: torch.Tensor) -> torch.Tensor:
     """TF's LRN over the channels of (N, C, H, W): h / (bias + alpha * window sum of h^2)^beta, the
     window being the channels within LRN_RADIUS. N = B*M, so a window never reaches another model.
-    (torch's F.local_response_norm computes the same through a 3-D average pool, several times slower
-    on the CPU.)"""
+    The window sums are one product with a banded 0/1 (C, C) matrix: forward and backward are
+    matrix products, 3-5x faster on the CPU than summing 9 shifted slices (whose backward fills a
+    padded copy per slice) and than torch's F.local_response_norm (a 3-D average pool)."""
     C = h.shape[1]
-    padded = F.pad(h * h, (0, 0, 0, 0, LRN_RADIUS, LRN_RADIUS))  # zero channels at both ends
-    window = sum(padded[:, i:i + C] for i in range(2 * LRN_RADIUS + 1))
+    i = torch.arange(C, device=h.device)
+    band = ((i[:, None] - i[None, :]).abs() <= LRN_RADIUS).to(h.dtype)  # (C, C): channels within the radius
+    window = torch.matmul(band, (h * h).flatten(2)).view_as(h)
     return h / (LRN_BIAS + LRN_ALPHA * window).pow(LRN_BETA)
 
 
@@ -434,12 +436,15 @@ class CNNGroup:
 
 
 @torch.no_grad()
-def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=2**28):
+def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=None):
     """Training accuracy and loss on each model's own clean training set, and validation accuracy,
     in chunks of examples whose first activation (M models x channels x H x W) stays under
-    `max_floats` (1 GiB in float32; the full tier's 260 CNNs at 28x28 would need 26 GiB for 500)."""
+    `max_floats`: by default 2^28 on a GPU (1 GiB in float32; the full tier's 260 CNNs at 28x28
+    would need 26 GiB for 500 examples) and 2^22 on the CPU, where chunks that stay in the caches
+    evaluate the smoke tier's 416 CNNs about twice as fast as 1 GiB ones."""
     model.eval()
     M = Y.shape[0]
+    max_floats = max_floats or (2**28 if X.is_cuda else 2**22)
     chunk = max(1, max_floats // (M * model.channels * X.shape[-2] * X.shape[-1]))
     correct, losses = [], []
     for s in range(0, Y.shape[1], chunk):
