@@ -308,9 +308,10 @@ def _evaluate(model, X, Y, noise, rows, hist, epoch, chunk=8192):
     """Training accuracy (all, clean, noise examples) and loss of the runs `rows` at `epoch`."""
     model.eval()
     A, at = len(rows), rows.cpu().numpy()
+    every = A == X.shape[0]  # every run still trains: slices of X are views, no copy of the training sets
     correct, losses = [], []
     for s in range(0, X.shape[1], chunk):
-        logits = model(X[rows, s:s + chunk])  # (A, c, K)
+        logits = model(X[:, s:s + chunk] if every else X[rows, s:s + chunk])  # (A, c, K)
         y = Y[rows, s:s + chunk]
         correct.append(logits.argmax(-1) == y)
         losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(A, -1))
