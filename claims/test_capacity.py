@@ -11,21 +11,30 @@ of the grid; seed s has the same subset, data order and noise examples everywher
 pools images to 14x14 (d = 196, n = 2,000, n/d = 10.2) so that random inputs are not trivially
 separable. For the negative control, "sham" levels choose the same examples as each noise level but
 leave them unchanged (real data at every level, the same pipeline). A run trains until 100%
-training accuracy or its epoch budget. Per run: the validation accuracy at the end of training on
-all 10,000 validation examples (standard error about 0.35 points at 87%); the best accuracy over
-its validation checks (every val_every epochs) is reported beside it, not tested: for random labels
-it comes early, before the noise is memorized, the phase the claim is about.
+training accuracy or its epoch budget. Per run, on all 10,000 validation examples (standard error
+about 0.35 points at 87%), checked every 25 epochs in the smoke tier: the validation accuracy at
+the end of training, that is where a fitted run stops, or, for a run that trains to its budget, the
+median of its checks in the last quarter of the budget. At a constant learning rate an unfitted
+network hovers rather than settles, and single checks drop by up to 15 points below its level (a
+pilot on seeds 1000-1004 at 2x16: 0.637 among checks of 0.79), so one check is a noisy end point.
+The best accuracy over its checks is reported beside it, not tested: for random labels it comes
+early, before the noise is memorized, the phase the claim is about.
 
 Convergence (with a short budget, capacity and training speed are confounded): a run counts as
-converged if it reached 100% training accuracy, or if its final validation accuracy is within the
-tolerance of its last check at or before three quarters of its epochs. A part of the claim: at least
-95% of a noise type's runs converge (share test against 1/2, minimum share 0.95; never
+converged if it reached 100% training accuracy, or if the median of its checks in the last quarter
+of its epochs is within the tolerance of the median in the third quarter. A part of the claim: at
+least 95% of a noise type's runs converge (share test against 1/2, minimum share 0.95; never
 "contradicted", since a short budget says nothing against the claim), otherwise the claim is not
-shown. Revised after the first run of this design, before any verdict was computed: the rule then
-failed the test as inconclusive, which turned a budget too short for narrow networks (12 and 40 of
-125 runs unconverged at 400 epochs, still memorizing random labels) into a broken CI run instead of
-the outcome "not shown". The note shows whether capacity binds: real data's accuracy at the smallest and the
-largest widths, and the share of runs at 100% training accuracy per width.
+shown. History of this rule, each revision stated before the runs it decided: (1) the first rule
+failed the test as inconclusive, which turned a budget too short for narrow networks into a broken
+CI run instead of the outcome "not shown"; (2) the second compared the last check with the one at
+three quarters (checks every 100 epochs) and so measured the SGD noise of single checks: at base
+seed 0 it left 12 of 125 randX runs (all at 16 units) and 40 randY runs unconverged, which made
+randX "not shown" while its trend, plateau and gain parts held; (3) the medians above, chosen on the
+pilot seeds (3 of 25 unconverged randX-or-real runs at 16 units against 7 for the second rule; 28
+of 50 randY runs at 16-32 units, which are still memorizing random labels). The note shows whether
+capacity binds: real data's accuracy at the smallest and the largest widths, and the share of runs
+at 100% training accuracy per width.
 
 Statistic, per seed and noise level: the capacity needed, log2 of the smallest width whose final
 validation accuracy is within the tolerance (1 point, about 3 standard errors) of that seed's best
@@ -99,23 +108,35 @@ def best_val(r: RunResult) -> float:
     return float(np.nanmax(r.history["val_acc"]))
 
 
+def quarter(r: RunResult, q: int) -> np.ndarray:
+    """The validation checks of run `r` in the q-th quarter (0-3) of the epochs it trained."""
+    v = r.history["val_acc"]
+    epochs = np.arange(1, len(v) + 1)
+    checks = v[(epochs > q * len(v) / 4) & (epochs <= (q + 1) * len(v) / 4) & ~np.isnan(v)]
+    if not len(checks):
+        raise ValueError(f"run {r.config} has no validation check in quarter {q + 1} of its {len(v)} epochs: "
+                         "set val_every to at most a quarter of max_epochs")
+    return checks
+
+
 def final_val(r: RunResult) -> float:
-    """Validation accuracy where the run ends (every run is validated there)."""
-    v = r.history["val_acc"][-1]
-    if np.isnan(v):
-        raise ValueError(f"run {r.config} has no validation check at its last epoch")
-    return float(v)
+    """Validation accuracy at the end of training: where a fitted run stopped, or for a run that
+    trained to its budget the median of its checks in the last quarter of its epochs (at a constant
+    learning rate an unfitted network hovers, with single checks up to 15 points below its level)."""
+    if r.fitted:
+        v = r.history["val_acc"][-1]
+        if np.isnan(v):
+            raise ValueError(f"run {r.config} has no validation check at its last epoch")
+        return float(v)
+    return float(np.median(quarter(r, 3)))
 
 
 def converged(r: RunResult, tolerance: float) -> bool:
-    """Fitted, or the final validation accuracy is within `tolerance` of the last check at or before
-    three quarters of the run (it has stopped moving, up or down)."""
+    """Fitted, or the median of its checks in the last quarter of its epochs is within `tolerance`
+    of the median in the third quarter (it has stopped moving, up or down)."""
     if r.fitted:
         return True
-    v = r.history["val_acc"]
-    earlier = v[:len(v) * 3 // 4 + 1]
-    checks = earlier[~np.isnan(earlier)]
-    return bool(len(checks) and abs(v[-1] - checks[-1]) < tolerance)
+    return bool(abs(np.median(quarter(r, 3)) - np.median(quarter(r, 2))) < tolerance)
 
 
 def capacity(claims, tier: str) -> Capacity:

@@ -113,7 +113,7 @@ TIERS = {
                         sizes=(1600, 2263, 3200, 4525), widths=(16, 32, 64, 128), levels=(0.0, 0.4, 0.8), seeds=8),
         # All 10,000 validation examples: 1 point is about 3 standard errors of an accuracy near 87%.
         capacity=Capacity(RunConfig(n_train=2000, n_val=10_000, width=256, lr=0.1, batch_size=32, max_epochs=400,
-                                    val_every=100, pool=2),
+                                    val_every=25, pool=2),
                           widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.01, seeds=5),
         # Measured at a matched training loss of 0.1 (mean cross-entropy over the whole training set)
         # with lr 0.02 (2/lr = 100; a pilot at lr 0.05 found top eigenvalues of 13-19 there, 2/lr = 40;
