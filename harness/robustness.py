@@ -55,10 +55,12 @@ def run(seeds: list[int], tier: str, report_dir: Path, pytest_args: list[str]) -
 
 
 def table(rows: list[dict], seeds: list[int]) -> str:
-    """Markdown: per claim test, its outcome at each base seed, 'holds k of K', whether it is stable,
-    and whether its negative control passed anywhere. Rows of one dataset and device."""
+    """Markdown: per claim test, the effect it measures, its outcome, effect and p at each base seed,
+    'holds k of K', whether it is stable, and whether its negative control passed anywhere. Rows of
+    one dataset and device."""
     tests = sorted({(r["claim"], r["test"]) for r in rows if r["role"] == "claim"})
-    head = ["claim", "test", *(f"base seed {k}" for k in seeds), "holds", "same at every base seed", "controls passed"]
+    head = ["claim", "test", "effect", *(f"base seed {k}" for k in seeds), "holds", "same at every base seed",
+            "controls passed"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for claim, test in tests:
         mine = {run_of(r)[0]: r for r in rows if (r["claim"], r["test"], r["role"]) == (claim, test, "claim")}
@@ -69,14 +71,17 @@ def table(rows: list[dict], seeds: list[int]) -> str:
         controls = sum(r["passed"] for r in rows if run_of(r)[0] in seeds
                        and (r["claim"], r["test"], r["role"]) == (claim, test, "negative control"))
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
-        out.append(f"| {claim} | `{test}` | " + " | ".join(cells) + f" | {holds} of {ran} | {stable} | {controls} |")
+        names = " / ".join(dict.fromkeys(r["effect_name"] for r in mine.values()))
+        out.append(f"| {claim} | `{test}` | {names} | " + " | ".join(cells)
+                   + f" | {holds} of {ran} | {stable} | {controls} |")
     return "\n".join(out)
 
 
 def _cell(row: dict) -> str:
-    """'holds, p 0.004' (the claim's outcome and its main p; '*' where pytest did not accept it)."""
+    """'holds, 1.44, p 0.0039' (the claim's outcome, effect and main p; '*' where pytest did not
+    accept it)."""
     mark = "" if row.get("pytest") in ("passed", "xfailed") else " *"
-    return f"{row_outcome(row)}, p {row['p_value']:.2g}{mark}"
+    return f"{row_outcome(row)}, {row['effect']:.3g}, p {row['p_value']:.2g}{mark}"
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
@@ -87,9 +92,10 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
         parts = [f"# Robustness over base seeds {', '.join(map(str, seeds))}: tier `{tier}`, dataset "
                  f"`{path.parent.name}`", "",
                  "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, not shown, "
-                 "contradicted) and its p-value at that base seed (seeds K*10000 + 0..N-1); `*` marks a test pytest "
-                 "did not accept there (a failure, or an XPASS of a strict xfail). 'controls passed' counts base "
-                 "seeds where the negative control held (it must be 0).", ""]
+                 "contradicted), its effect (named in the effect column) and its p-value at that base seed (seeds "
+                 "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
+                 "strict xfail). 'controls passed' counts base seeds where the negative control held (it must be "
+                 "0).", ""]
         for device in sorted({run_of(r)[1] for r in rows}):
             mine = [r for r in rows if run_of(r)[1] == device]
             parts += [f"## {device}", "", table(mine, seeds), ""]
