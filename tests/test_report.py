@@ -93,7 +93,8 @@ def test_robustness_table_counts_outcomes_over_base_seeds():
                  claim_outcome="contradicted") for k in range(5)]
     lines = table(rows, parse_seeds("0-4")).splitlines()
     c2a = next(line for line in lines if "| C2a |" in line)
-    assert "not shown, p 0.0039 *" in c2a and c2a.count("holds, p") == 3 and "| - |" in c2a
+    assert "| ratio | " in c2a
+    assert "not shown, 1.4, p 0.0039 *" in c2a and c2a.count("holds, 1.4, p 0.0039") == 3 and "| - |" in c2a
     assert c2a.endswith("| 3 of 4 | no | 0 |")
     c5 = next(line for line in lines if "| C5 |" in line)
     assert c5.endswith("| 0 of 5 | yes | 0 |") and c5.count("contradicted") == 5
