@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from .core import keep_freed_memory
 from .data import Dataset
 from .tiers import TIERS
 from .train import RunConfig, train_group
@@ -151,6 +152,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per model")
     p.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda if present)")
     a = p.parse_args(argv)
+    keep_freed_memory()  # both loops: no page faults on every step's large buffers (harness.core)
     devices = a.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     ds = synthetic(a.n, a.n_val)
     runs = [RunConfig(dataset="synthetic", n_train=a.n, n_val=a.n_val, width=a.width, lr=smoke.lr,
