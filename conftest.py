@@ -20,7 +20,9 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import settings
@@ -28,6 +30,7 @@ from hypothesis import settings
 from harness import CNN_CODE, MLP_CODE, cluster, code_fingerprint, data, decision, report
 from harness.core import CheckpointSpaceError
 from harness.store import MemoryBudgetError, Store
+from harness.cnn import CNNConfig
 from harness.tiers import TIERS
 
 ROOT = Path(__file__).parent
@@ -204,6 +207,33 @@ def pytest_report_header(config):
             f"reports {config.getoption('--report-dir')}"]
 
 
+@dataclass
+class Trained:
+    """A sweep's results: `results` has the shape of its design, a RunResult for each run config."""
+    dataset: str  # the dataset's name
+    ds: data.Dataset
+    results: dict
+    compute_s: float  # training seconds of its distinct runs
+
+
+def _configs(design):
+    """The run configs of a design (a config, or a dict or list of designs, nested), in order."""
+    if isinstance(design, dict | list):
+        for part in design.values() if isinstance(design, dict) else design:
+            yield from _configs(part)
+    else:
+        yield design
+
+
+def _results(design, done: dict):
+    """The design with each run config replaced by its result in `done`."""
+    if isinstance(design, dict):
+        return {k: _results(v, done) for k, v in design.items()}
+    if isinstance(design, list):
+        return [_results(v, done) for v in design]
+    return done[design]
+
+
 class Claims:
     """What a claim test needs: its dataset, seeds and tier, the result store, progress output."""
 
@@ -243,6 +273,29 @@ class Claims:
         n = self.config.getoption("--seeds") or default or TIERS[tier].seeds
         base = self.config.getoption("--base-seed") * SEED_STRIDE
         return list(range(base, base + n))
+
+    def sweep(self, label: str, tier: str, paper_dataset: str, design: Callable[[str], dict]) -> Trained:
+        """A claim's sweep, trained (or read from the store) once per process for (label, tier).
+
+        `design(dataset name)` gives the sweep's run configs as a dict whose values are configs or
+        dicts or lists of them, nested; a config that appears more than once trains once. The
+        dataset is --dataset, else the claim's `paper_dataset`."""
+        def compute():
+            name = self.dataset_name(paper_dataset)
+            ds = self.dataset(name)
+            runs = design(name)
+            unique = list(dict.fromkeys(_configs(runs)))
+            noun = "CNNs" if isinstance(unique[0], CNNConfig) else "models"
+            done = dict(zip(unique, self.train(unique, ds, f"{label}, {tier}, {name}, {len(unique)} {noun}")))
+            return Trained(name, ds, _results(runs, done), sum(r.wall_s for r in done.values()))
+        return self.memo((label, tier), compute)
+
+    def draw(self, tier: str, dataset: str, figures: dict[str, Callable[[Path], None]]) -> None:
+        """plot(path) for each figure {file name: plot}, once per process (tests that share a sweep
+        share its figures)."""
+        for name, plot in figures.items():
+            path = self.figure(tier, dataset, name)
+            self.memo(("figure", path), lambda: plot(path))
 
     def memo(self, key, compute):
         """compute() once per process for `key` (sweeps shared by several tests of a module)."""
@@ -464,18 +517,20 @@ def record_verdict(request, claims):
 
 
 @pytest.fixture
-def decide(request, record_verdict):
-    """decide(claim, verdict, control, tier=, dataset=, note=, control_note=, compute_s=, parts=()) records
-    the claim's verdict, any further (role, verdict) parts it needs and its negative control, then
-    ends the test by harness.decision.conclude: a passing control, or an outcome the strict xfail
-    (marker `expect_outcome`) does not expect, fails it outright; a claim that does not hold raises
+def decide(request, claims, record_verdict):
+    """decide(claim, verdict, control, tier=, dataset=, note=, control_note=, compute_s=, parts=(),
+    figures={}) records the claim's verdict, any further (role, verdict) parts it needs and its
+    negative control, draws its figures ({file name: plot(path)}), then ends the test by
+    harness.decision.conclude: a passing control, or an outcome the strict xfail (marker
+    `expect_outcome`) does not expect, fails it outright; a claim that does not hold raises
     AssertionError, what a strict xfail expects."""
-    def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=()):
+    def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), figures=None):
         record_verdict(claim, verdict, tier=tier, dataset=dataset, note=note, compute_s=compute_s,
                        claim_outcome=decision.claim_outcome(verdict, parts))
         for role, part in parts:
             record_verdict(claim, part, tier=tier, dataset=dataset, role=role)
         record_verdict(claim, control, tier=tier, dataset=dataset, role="negative control", note=control_note)
+        claims.draw(tier, dataset, figures or {})
         expected = request.node.get_closest_marker("expect_outcome")
         decision.conclude(claim, verdict, control, parts=parts, expected=expected.args if expected else None,
                           note=note, control_note=control_note)

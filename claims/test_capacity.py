@@ -143,35 +143,30 @@ def converged(r: RunResult, tolerance: float) -> bool:
 
 
 def capacity(claims, tier: str) -> Capacity:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        t = claims.tier(tier)
-        cap = t.capacity
-        base = dataclasses.replace(cap.run, dataset=name)
-        seeds = claims.seeds(tier, default=cap.seeds)
-        shams = [("sham", f) for f in cap.levels[1:]]
-        conditions = {kind: [("none", 0.0)] + [(kind, f) for f in cap.levels[1:]] + shams for kind in KINDS}
-        runs = {(kind, c, s, w): dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s)
-                for kind in KINDS for c, (k, f) in enumerate(conditions[kind]) for s in seeds
-                for w in cap.widths}
-        unique = list(dict.fromkeys(runs.values()))
-        done = dict(zip(unique, claims.train(unique, ds, f"capacity, {tier}, {name}, {len(unique)} models")))
-        curves = {}
-        for kind in KINDS:
-            shape = (len(conditions[kind]), len(seeds), len(cap.widths))
-            res = [done[runs[(kind, c, s, w)]] for c in range(shape[0]) for s in seeds for w in cap.widths]
-            curves[kind] = Curves(kind, cap.widths, cap.levels,
-                                  np.array([final_val(r) for r in res]).reshape(shape),
-                                  np.array([converged(r, cap.tolerance) for r in res]).reshape(shape),
-                                  np.array([best_val(r) for r in res]).reshape(shape),
-                                  np.array([r.fitted for r in res]).reshape(shape))
-        plot(curves, claims.figure(tier, name, "fig1_capacity.png"), name, base)
-        return Capacity(tier, name, cap.tolerance, curves, sum(r.wall_s for r in done.values()))
-    return claims.memo(("capacity", tier), compute)
+    cap = claims.tier(tier).capacity
+    seeds = claims.seeds(tier, default=cap.seeds)
+    shams = [("sham", f) for f in cap.levels[1:]]
+    conditions = {kind: [("none", 0.0)] + [(kind, f) for f in cap.levels[1:]] + shams for kind in KINDS}
+
+    def design(dataset):
+        base = dataclasses.replace(cap.run, dataset=dataset)
+        return {kind: [[[dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s) for w in cap.widths]
+                        for s in seeds] for k, f in conditions[kind]]
+                for kind in KINDS}  # kind -> [condition][seed][width]
+    t = claims.sweep("capacity", tier, PAPER_DATASET, design)
+    curves = {}
+    for kind in KINDS:
+        res = [r for by_seed in t.results[kind] for by_width in by_seed for r in by_width]
+        shape = (len(conditions[kind]), len(seeds), len(cap.widths))
+        curves[kind] = Curves(kind, cap.widths, cap.levels,
+                              np.array([final_val(r) for r in res]).reshape(shape),
+                              np.array([converged(r, cap.tolerance) for r in res]).reshape(shape),
+                              np.array([best_val(r) for r in res]).reshape(shape),
+                              np.array([r.fitted for r in res]).reshape(shape))
+    return Capacity(tier, t.dataset, cap.tolerance, curves, t.compute_s)
 
 
-def plot(curves: dict[str, Curves], path, dataset: str, base):
+def plot(curves: dict[str, Curves], path, dataset: str, run):
     fig, axes = report.new_figure(2, figsize=(10, 4))
     for ax, kind, what in zip(axes, KINDS, ("Gaussian inputs", "random labels")):
         c = curves[kind]
@@ -182,7 +177,7 @@ def plot(curves: dict[str, Curves], path, dataset: str, base):
         ax.set(xscale="log", xlabel="hidden units per layer", ylabel="validation accuracy at the end of training")
         ax.set_xticks(c.widths, [str(w) for w in c.widths], minor=False)
         ax.minorticks_off()
-        ax.set_title(f"{dataset}, {base.n_train} examples, {kind} ({what})", fontsize=10)
+        ax.set_title(f"{dataset}, {run.n_train} examples, {kind} ({what})", fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     return report.save_figure(fig, path)
@@ -258,4 +253,5 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
            parts=[("runs converged within the budget (unconverged per width "
                    f"{unconverged.sum((0, 1)).tolist()})", convergence(c)),
                   (f"real data at its plateau at {w[-1]} units", plateau),
-                  (f"noise {c.levels[-1]:.0%} still gains more than real data at {w[-1]} units", still)])
+                  (f"noise {c.levels[-1]:.0%} still gains more than real data at {w[-1]} units", still)],
+           figures={"fig1_capacity.png": lambda path: plot(cap.curves, path, cap.dataset, claims.tier(tier).capacity.run)})

@@ -78,24 +78,26 @@ class Order:
 
 
 def learning_order(claims, tier: str) -> Order:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        base = dataclasses.replace(claims.tier(tier).time_to_fit, dataset=name)
-        runs = {c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in claims.seeds(tier)]
+    run, seeds = claims.tier(tier).time_to_fit, claims.seeds(tier)
+
+    def design(dataset):
+        base = dataclasses.replace(run, dataset=dataset)
+        return {c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in seeds]
                 for c in CONDITIONS}
-        flat = [r for rs in runs.values() for r in rs]
-        done = iter(claims.train(flat, ds, f"learning order, {tier}, {name}, {len(flat)} models"))
-        results = {c: [next(done) for _ in rs] for c, rs in runs.items()}
-        longest = max(r.epochs_run for v in results.values() for r in v)
-        curves = {f"{c}: {subset} examples": report.padded([r.history[f"train_acc_{subset}"] for r in results[c]],
+    t = claims.sweep("learning order", tier, PAPER_DATASET, design)
+    return Order(tier, t.dataset, run.max_epochs, t.results, t.compute_s)
+
+
+def figures(o: Order, run) -> dict:
+    """The sweep's figure: clean and noise examples' training accuracy by epoch (run: the tier's setting)."""
+    def plot(path):
+        longest = max(r.epochs_run for v in o.results.values() for r in v)
+        curves = {f"{c}: {subset} examples": report.padded([r.history[f"train_acc_{subset}"] for r in o.results[c]],
                                                            longest)
                   for c in ("randY", "randX") for subset in ("clean", "noise")}
-        report.plot_curves(curves, claims.figure(tier, name, "learning_order.png"),
-                           f"Learning order, {name}, {FRACTION:.0%} noise, {base.n_train} examples, "
-                           f"2x{base.width} MLP, lr {base.lr}")
-        return Order(tier, name, base.max_epochs, results, sum(r.wall_s for v in results.values() for r in v))
-    return claims.memo(("learning_order", tier), compute)
+        report.plot_curves(curves, path, f"Learning order, {o.dataset}, {FRACTION:.0%} noise, {run.n_train} examples, "
+                                         f"2x{run.width} MLP, lr {run.lr}")
+    return {"learning_order.png": plot}
 
 
 def check_clean_first(condition, tier, claims, decide):
@@ -103,7 +105,8 @@ def check_clean_first(condition, tier, claims, decide):
     v, control = o.clean_first(condition), o.clean_first("sham")
     note = o.describe(condition)
     decide("C5", v, control, tier=tier, dataset=o.dataset, note=f"{condition}: {note}", compute_s=o.compute_s,
-           control_note=f"sham (the 'noise' half is real data): {o.describe('sham')}")
+           control_note=f"sham (the 'noise' half is real data): {o.describe('sham')}",
+           figures=figures(o, claims.tier(tier).time_to_fit))
 
 
 @pytest.mark.parametrize("tier", TIERS)

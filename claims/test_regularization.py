@@ -115,34 +115,31 @@ def mean_over(x: np.ndarray, y: np.ndarray, lo: float, hi: float, points: int = 
 
 
 def sweep(claims, tier: str) -> Sweep:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        rg = claims.tier(tier).regularization
-        base = dataclasses.replace(rg.run, dataset=name)
-        seeds = claims.seeds(tier, default=rg.seeds)
-        curves = {reg: ((0.0, *levels), reg, 0) for reg, levels in rg.strengths}
-        curves["dropout, replicate"] = (curves["dropout"][0], "dropout", REPLICATE)
-        runs = {(curve, labels, j, s): dataclasses.replace(base, labels=labels, regularizer=reg if st else "none",
-                                                           strength=st, seed=s + off)
-                for curve, (levels, reg, off) in curves.items() for labels in ("real", "random")
-                for j, st in enumerate(levels) for s in seeds}
-        unique = list(dict.fromkeys(runs.values()))
-        done = dict(zip(unique, claims.train(unique, ds, f"regularization, {tier}, {name}, {len(unique)} CNNs")))
+    rg = claims.tier(tier).regularization
+    seeds = claims.seeds(tier, default=rg.seeds)
+    curves = {reg: ((0.0, *levels), reg, 0) for reg, levels in rg.strengths}
+    curves["dropout, replicate"] = (curves["dropout"][0], "dropout", REPLICATE)
 
-        def table(curve, labels, measure):
-            return np.array([[done[runs[(curve, labels, j, s)]].measures[measure] for j in range(len(curves[curve][0]))]
-                             for s in seeds])
-        out = Sweep(tier, name, {c: v[0] for c, v in curves.items()},
-                    {c: table(c, "random", "final_train_acc") for c in curves},
-                    {c: table(c, "real", "final_val_acc") for c in curves}, 1 / ds.num_classes,
-                    sum(r.wall_s for r in done.values()))
-        plot(out, claims.figure(tier, name, "fig3_regularization.png"), base)
-        return out
-    return claims.memo(("regularization", tier), compute)
+    def design(dataset):
+        base = dataclasses.replace(rg.run, dataset=dataset)
+        return {(curve, labels): [[dataclasses.replace(base, labels=labels, regularizer=reg if st else "none",
+                                                       strength=st, seed=s + off) for s in seeds] for st in levels]
+                for curve, (levels, reg, off) in curves.items() for labels in ("real", "random")}  # [strength][seed]
+    t = claims.sweep("regularization", tier, PAPER_DATASET, design)
+
+    def table(curve, labels, measure):  # (seeds, strengths)
+        return np.array([[r.measures[measure] for r in at] for at in t.results[(curve, labels)]]).T
+    return Sweep(tier, t.dataset, {c: v[0] for c, v in curves.items()},
+                 {c: table(c, "random", "final_train_acc") for c in curves},
+                 {c: table(c, "real", "final_val_acc") for c in curves}, 1 / t.ds.num_classes, t.compute_s)
 
 
-def plot(s: Sweep, path, base):
+def figures(s: Sweep, run) -> dict:
+    """The sweep's figure (run: the tier's CNN setting)."""
+    return {"fig3_regularization.png": lambda path: plot(s, path, run)}
+
+
+def plot(s: Sweep, path, run):
     fig, ax = report.new_figure(figsize=(6.4, 4.8))
     for curve in s.strengths:
         x, y = s.random_fit[curve].mean(0), s.real_val[curve].mean(0)
@@ -153,28 +150,33 @@ def plot(s: Sweep, path, base):
     ax.set(xlabel="training accuracy on random labels (last epoch)",
            ylabel="validation accuracy on real labels (last epoch)")
     n = next(iter(s.random_fit.values())).shape[0]
-    ax.set_title(f"Regularizers, {s.dataset}, {base.n_train} examples, CNN {base.channels} filters, "
+    ax.set_title(f"Regularizers, {s.dataset}, {run.n_train} examples, CNN {run.channels} filters, "
                  f"means over {n} seeds", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     report.save_figure(fig, path)
 
 
-def memorized(s: Sweep) -> Sweep:
-    """`s`, after failing the test as inconclusive (not as the claim's verdict, so no xfail excuses it)
-    when the unregularized model left random labels below LEVEL in some seed: nothing to hinder."""
+def memorized(claims, tier: str) -> tuple[Sweep, dict]:
+    """The sweep and its figures, after failing the test as inconclusive (not as the claim's verdict,
+    so no xfail excuses it; the figures drawn) when the unregularized model left random labels below
+    LEVEL in some seed, nothing to hinder, or the curves share too narrow a range of random-label fit."""
+    s = sweep(claims, tier)
+    figs = figures(s, claims.tier(tier).regularization.run)
     x0 = s.random_fit["dropout"][:, 0]
+    width = np.diff(s.common_range(), axis=1).ravel()
+    if (x0 < LEVEL).any() or (width < MIN_RANGE).any():
+        claims.draw(tier, s.dataset, figs)
     if (x0 < LEVEL).any():
         pytest.fail(f"C4 inconclusive: without regularization random labels reached only {np.round(x0, 2).tolist()} "
                     f"training accuracy (needs >= {LEVEL:.0%} in every seed); train longer or on fewer examples",
                     pytrace=False)
-    width = np.diff(s.common_range(), axis=1).ravel()
     if (width < MIN_RANGE).any():
         pytest.fail(f"C4 inconclusive: the curves share a range of random-label fit of only "
                     f"{np.round(width, 2).tolist()} per seed (needs >= {MIN_RANGE}); some regularizer barely hinders "
                     "memorization over its strengths",
                     pytrace=False)
-    return s
+    return s, figs
 
 
 def beats(a: np.ndarray, b: np.ndarray) -> stats.Verdict:
@@ -205,7 +207,7 @@ def ranking_verdicts(s: Sweep) -> tuple[stats.Verdict, stats.Verdict]:
 def test_dropout_hinders_memorization_best(tier, claims, decide):
     """C4: among the four regularizers, dropout's curve of real-label validation accuracy against
     random-label fit lies highest over the range they share."""
-    s = memorized(sweep(claims, tier))
+    s, figs = memorized(claims, tier)
     claim, control = ranking_verdicts(s)
     areas = {c: s.area(c) for c in s.strengths}
     scores = "; ".join(f"{c}: {np.mean(a):.3f} (per seed {np.round(a, 3).tolist()})" for c, a in areas.items())
@@ -215,7 +217,8 @@ def test_dropout_hinders_memorization_best(tier, claims, decide):
             + " | ".join(s.describe(c) for c in s.strengths if "replicate" not in c)
             + ". Both coordinates of a point come from different networks (one per label condition).")
     decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           control_note=f"an independent replicate of the dropout curve against dropout; {s.describe('dropout, replicate')}")
+           control_note=f"an independent replicate of the dropout curve against dropout; {s.describe('dropout, replicate')}",
+           figures=figs)
 
 
 def lost_share(s: Sweep, curve: str) -> tuple[np.ndarray, np.ndarray]:
@@ -236,7 +239,7 @@ def differential_verdicts(s: Sweep) -> tuple[stats.Verdict, stats.Verdict]:
 def test_dropout_hinders_random_labels_more_than_real(tier, claims, decide):
     """C4: where dropout pushes random-label training accuracy below 50%, real-label validation
     accuracy has lost at most half the share of its gain over chance that random-label fit has."""
-    s = memorized(sweep(claims, tier))
+    s, figs = memorized(claims, tier)
     claim, control = differential_verdicts(s)
     fit_lost, val_lost = lost_share(s, "dropout")
     rep_lost = lost_share(s, "dropout, replicate")[1]
@@ -245,4 +248,5 @@ def test_dropout_hinders_random_labels_more_than_real(tier, claims, decide):
             f"(per seed {np.round(val_lost, 2).tolist()}); the two come from different networks")
     decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            control_note=f"real-label share lost by the replicate dropout curve ({np.mean(rep_lost):.0%}) against "
-                        f"dropout's ({np.mean(val_lost):.0%})")
+                        f"dropout's ({np.mean(val_lost):.0%})",
+           figures=figs)

@@ -83,36 +83,29 @@ class Scaling:
 
 
 def scaling(claims, tier: str) -> Scaling:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        t = claims.tier(tier)
-        sc = t.scaling
-        base = dataclasses.replace(sc.run, dataset=name)
-        seeds = claims.seeds(tier, default=sc.seeds)
-        conditions = [("randX" if f else "none", f) for f in sc.levels] + [("sham", f) for f in sc.levels[1:]]
-        grids = {"size": [dataclasses.replace(base, n_train=n) for n in sc.sizes],
-                 "width": [dataclasses.replace(base, width=w) for w in sc.widths]}
-        runs = {(axis, i, c, s): dataclasses.replace(cfg, noise=k, noise_fraction=f, seed=s)
-                for axis, cfgs in grids.items() for i, cfg in enumerate(cfgs)
-                for c, (k, f) in enumerate(conditions) for s in seeds}
-        unique = list(dict.fromkeys(runs.values()))
-        done = dict(zip(unique, claims.train(unique, ds, f"scaling, {tier}, {name}, {len(unique)} models")))
-        panels = {}
-        for axis, points in (("size", sc.sizes), ("width", sc.widths)):
-            shape = (len(conditions), len(seeds), len(points))
-            res: list[RunResult] = [done[runs[(axis, i, c, s)]] for c in range(shape[0]) for s in seeds
-                                    for i in range(shape[2])]
-            panels[axis] = Panel(axis, points, sc.levels,
-                                 np.array([r.epochs_to_fit for r in res], float).reshape(shape),
-                                 np.array([not r.fitted for r in res]).reshape(shape))
-        plot(panels, claims.figure(tier, name, "fig2_time_to_fit.png"), name, base)
-        return Scaling(tier, name, panels, sum(r.wall_s for r in done.values()), ds.input_dim // base.pool ** 2,
-                       sc.sizes)
-    return claims.memo(("scaling", tier), compute)
+    sc = claims.tier(tier).scaling
+    seeds = claims.seeds(tier, default=sc.seeds)
+    conditions = [("randX" if f else "none", f) for f in sc.levels] + [("sham", f) for f in sc.levels[1:]]
+    axes = {"size": ("n_train", sc.sizes), "width": ("width", sc.widths)}
+
+    def design(dataset):
+        base = dataclasses.replace(sc.run, dataset=dataset)
+        return {axis: [[[dataclasses.replace(base, **{field: v}, noise=k, noise_fraction=f, seed=s) for s in seeds]
+                        for k, f in conditions] for v in points]
+                for axis, (field, points) in axes.items()}  # axis -> [point][condition][seed]
+    t = claims.sweep("scaling", tier, PAPER_DATASET, design)
+    panels = {}
+    for axis, (_, points) in axes.items():
+        shape = (len(conditions), len(seeds), len(points))
+        res: list[RunResult] = [t.results[axis][i][c][j] for c in range(shape[0]) for j in range(shape[1])
+                                for i in range(shape[2])]
+        panels[axis] = Panel(axis, points, sc.levels,
+                             np.array([r.epochs_to_fit for r in res], float).reshape(shape),
+                             np.array([not r.fitted for r in res]).reshape(shape))
+    return Scaling(tier, t.dataset, panels, t.compute_s, t.ds.input_dim // sc.run.pool ** 2, sc.sizes)
 
 
-def plot(panels: dict[str, Panel], path, dataset: str, base):
+def plot(panels: dict[str, Panel], path, dataset: str, run):
     fig, axes = report.new_figure(2, figsize=(10, 4))
     for ax, axis, label in zip(axes, ("width", "size"), ("hidden units per layer", "training examples")):
         p = panels[axis]
@@ -123,8 +116,8 @@ def plot(panels: dict[str, Panel], path, dataset: str, base):
         ax.set(xscale="log", yscale="log", xlabel=label, ylabel="epochs to 100% train accuracy")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    axes[0].set_title(f"{dataset}, {base.n_train} examples", fontsize=10)
-    axes[1].set_title(f"{dataset}, 2x{base.width} MLP", fontsize=10)
+    axes[0].set_title(f"{dataset}, {run.n_train} examples", fontsize=10)
+    axes[1].set_title(f"{dataset}, 2x{run.width} MLP", fontsize=10)
     return report.save_figure(fig, path)
 
 
@@ -165,7 +158,8 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
             f"{min(s.sizes) / d:.1f}-{max(s.sizes) / d:.1f}")
     decide("C2c", more_severe, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            control_note=f"sham levels (the examples of each noise level chosen but left unchanged): {sham}",
-           parts=[("claim (slows for real and noise)", slows)])
+           parts=[("claim (slows for real and noise)", slows)],
+           figures={"fig2_time_to_fit.png": lambda path: plot(s.panels, path, s.dataset, claims.tier(tier).scaling.run)})
 
 
 SIZE_TIERS = tier_params(expect=("not shown",), smoke_fails=(

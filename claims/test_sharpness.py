@@ -75,25 +75,19 @@ class Sweep:
 
 
 def sweep(claims, tier: str) -> Sweep:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        sh = claims.tier(tier).sharpness
-        base = dataclasses.replace(sh.run, dataset=name)
-        seeds = claims.seeds(tier, default=sh.seeds)
-        cols = {name: [[dataclasses.replace(base, noise=kind if f else "none", noise_fraction=f, seed=s)
-                        for s in seeds] for f in sh.levels]
-                for name, kind in (("randX", "randX"), ("randY", "randY"), ("control", "sham"))}
-        unique = list(dict.fromkeys(r for col in cols.values() for runs in col for r in runs))
-        done = dict(zip(unique, claims.train(unique, ds, f"sharpness, {tier}, {name}, {len(unique)} models")))
-        results = {k: [[done[r] for r in runs] for runs in col] for k, col in cols.items()}
-        out = Sweep(tier, name, sh.levels, base.lr, base.target_loss, results, sum(r.wall_s for r in done.values()))
-        plot(out, claims.figure(tier, name, "fig3_sharpness.png"), base)
-        return out
-    return claims.memo(("sharpness", tier), compute)
+    sh = claims.tier(tier).sharpness
+    seeds = claims.seeds(tier, default=sh.seeds)
+
+    def design(dataset):
+        base = dataclasses.replace(sh.run, dataset=dataset)
+        return {col: [[dataclasses.replace(base, noise=kind if f else "none", noise_fraction=f, seed=s) for s in seeds]
+                      for f in sh.levels]
+                for col, kind in (("randX", "randX"), ("randY", "randY"), ("control", "sham"))}
+    t = claims.sweep("sharpness", tier, PAPER_DATASET, design)
+    return Sweep(tier, t.dataset, sh.levels, sh.run.lr, sh.run.target_loss, t.results, t.compute_s)
 
 
-def plot(s: Sweep, path, base):
+def plot(s: Sweep, path, run):
     fig, ax = report.new_figure()
     for kind, label in (("randX", "input noise (randX)"), ("randY", "label noise (randY)")):
         t = s.table(kind)  # (seeds, levels)
@@ -102,7 +96,7 @@ def plot(s: Sweep, path, base):
     ax.set(xlabel="fraction of training examples replaced by noise",
            ylabel=f"top Hessian eigenvalue at train loss {s.target_loss:g}",
            yscale="log")
-    ax.set_title(f"Sharpness, {s.dataset}, {base.n_train} examples, 2x{base.width} MLP, lr {base.lr}", fontsize=10)
+    ax.set_title(f"Sharpness, {s.dataset}, {run.n_train} examples, 2x{run.width} MLP, lr {run.lr}", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     report.save_figure(fig, path)
@@ -122,7 +116,8 @@ def check_trend(kind: str, tier, claims, decide):
     v, control = s.trend(kind), s.trend("control")
     note = f"{s.describe(kind)}; {agreement(s)}"
     decide("C3", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           control_note=f"sham levels (the examples of each level chosen but left unchanged); {s.describe('control')}")
+           control_note=f"sham levels (the examples of each level chosen but left unchanged); {s.describe('control')}",
+           figures={"fig3_sharpness.png": lambda path: plot(s, path, claims.tier(tier).sharpness.run)})
 
 
 SMOKE = ("at a matched training loss of 0.1 (Fashion-MNIST at 14x14, n 2,000, 2x128, lr 0.02; base seed 0, CPU) ")

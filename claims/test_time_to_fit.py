@@ -87,28 +87,29 @@ class Sweep:
 
 
 def sweep(claims, tier: str) -> Sweep:
-    def compute():
-        name = claims.dataset_name(PAPER_DATASET)
-        ds = claims.dataset(name)
-        t = claims.tier(tier)
-        seeds = claims.seeds(tier)
+    t, seeds = claims.tier(tier), claims.seeds(tier)
+
+    def design(dataset):
         runs = {}
         for c, (setting, k, f, off, w) in CONDITIONS.items():
-            base = dataclasses.replace(getattr(t, setting), dataset=name)
+            base = dataclasses.replace(getattr(t, setting), dataset=dataset)
             runs[c] = [dataclasses.replace(base, noise=k, noise_fraction=f, seed=s + off, width=w or base.width)
                        for s in seeds]
-        unique = list(dict.fromkeys(r for rs in runs.values() for r in rs))  # the full tier's settings coincide
-        done = dict(zip(unique, claims.train(unique, ds, f"time to fit, {tier}, {name}, {len(unique)} models")))
-        results = {c: [done[r] for r in rs] for c, rs in runs.items()}
+        return runs  # the full tier's settings coincide: shared runs train once
+    trained = claims.sweep("time to fit", tier, PAPER_DATASET, design)
+    return Sweep(tier, trained.dataset, trained.results, trained.compute_s)
+
+
+def figures(s: Sweep, t) -> dict:
+    """The sweep's figure: training accuracy by epoch per condition (t: the tier's settings)."""
+    def plot(path):
         shown = ("real", "randY", "randX", "labels: real", "labels: randY")
-        longest = max(r.epochs_run for c in shown for r in results[c])
+        longest = max(r.epochs_run for c in shown for r in s.results[c])
         base, labels = t.time_to_fit, t.labels
-        report.plot_curves({c: report.padded([r.history["train_acc"] for r in results[c]], longest) for c in shown},
-                           claims.figure(tier, name, "time_to_fit.png"),
-                           f"Time to fit, {name}, 2x{base.width} MLP, lr {base.lr}; n {base.n_train}, "
-                           f"pool {base.pool} (labels: n {labels.n_train}, pool {labels.pool})")
-        return Sweep(tier, name, results, sum(r.wall_s for r in done.values()))
-    return claims.memo(("time_to_fit", tier), compute)
+        report.plot_curves({c: report.padded([r.history["train_acc"] for r in s.results[c]], longest) for c in shown},
+                           path, f"Time to fit, {s.dataset}, 2x{base.width} MLP, lr {base.lr}; n {base.n_train}, "
+                                 f"pool {base.pool} (labels: n {labels.n_train}, pool {labels.pool})")
+    return {"time_to_fit.png": plot}
 
 
 def _describe(sweep: Sweep, condition: str) -> str:
@@ -131,6 +132,7 @@ def test_random_labels_are_fitted_completely(tier, claims, decide):
     note = (f"epochs to 100% ({_describe(s, 'labels: randY')}); final train accuracy {final('labels: randY')}; "
             f"labels changed {flips:.1%}")
     decide("C0", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           figures=figures(s, claims.tier(tier)),
            control_note=f"random labels on a 2x{CONTROL_WIDTH} network, too small to memorize them; final train "
                         f"accuracy {final('labels: randY, tiny net')}")
 
@@ -143,6 +145,7 @@ def test_random_labels_take_longer_to_fit(tier, claims, decide):
     control = s.faster("labels: real, replicate", "labels: real", s.rng("C2a control"))
     note = f"{_describe(s, 'labels: randY')}; {_describe(s, 'labels: real')} (+ = censored at the budget)"
     decide("C2a", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           figures=figures(s, claims.tier(tier)),
            control_note=f"two independent real-data replicates; {_describe(s, 'labels: real, replicate')}")
 
 
@@ -156,4 +159,5 @@ def test_random_inputs_are_fitted_faster(tier, claims, decide):
     control = s.faster("real", "real, replicate", s.rng("C2b control"))
     note = f"{_describe(s, 'randX')}; {_describe(s, 'real')}; {_describe(s, 'randY')}"
     decide("C2b", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
+           figures=figures(s, claims.tier(tier)),
            control_note=f"replicate A against B; {_describe(s, 'real, replicate')}")

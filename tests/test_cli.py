@@ -74,3 +74,15 @@ def test_scheduler_options_are_checked_before_anything_runs():
     assert bad.returncode == 4 and "unknown scheduler setting(s) partitio; known: folder, partition" in bad.stderr
     ok = pytest_run("claims", "--collect-only", "-m", "smoke", "--executor", "slurm", "--device", "cuda")
     assert ok.returncode == 0 and "device cuda in slurm jobs" in ok.stdout
+
+
+def test_a_sweep_design_trains_each_config_once_and_keeps_its_shape():
+    """`claims.sweep` takes run configs nested in dicts and lists, trains each distinct one once (in
+    order of first appearance) and returns the design's shape with each config's result in its place."""
+    import conftest
+
+    design = {"a": [[1, 2], [2, 3]], ("b", 0): {"x": 4, "y": [1]}}
+    assert list(dict.fromkeys(conftest._configs(design))) == [1, 2, 3, 4]
+    done = {c: f"result {c}" for c in (1, 2, 3, 4)}
+    assert conftest._results(design, done) == {"a": [["result 1", "result 2"], ["result 2", "result 3"]],
+                                                ("b", 0): {"x": "result 4", "y": ["result 1"]}}
