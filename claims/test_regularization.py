@@ -128,7 +128,8 @@ def sweep(claims, tier: str) -> Sweep:
     t = claims.sweep("regularization", tier, PAPER_DATASET, design)
 
     def table(curve, labels, measure):  # (seeds, strengths)
-        return np.array([[r.measures[measure] for r in at] for at in t.results[(curve, labels)]]).T
+        runs = t.results[(curve, labels)]  # [strength][seed]
+        return np.array([[at[j].measures[measure] for at in runs] for j in range(len(seeds))])
     return Sweep(tier, t.dataset, {c: v[0] for c, v in curves.items()},
                  {c: table(c, "random", "final_train_acc") for c in curves},
                  {c: table(c, "real", "final_val_acc") for c in curves}, 1 / t.ds.num_classes, t.compute_s)
