@@ -28,9 +28,9 @@ import pytest
 from hypothesis import settings
 
 from harness import CNN_CODE, MLP_CODE, cluster, code_fingerprint, data, decision, report
+from harness.cnn import CNNConfig
 from harness.core import CheckpointSpaceError
 from harness.store import MemoryBudgetError, Store
-from harness.cnn import CNNConfig
 from harness.tiers import TIERS
 
 ROOT = Path(__file__).parent

@@ -145,7 +145,8 @@ def lecun_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Gene
         psi, g0, history = ([t[keep] for t in ts] for ts in (psi, g0, history))
     u = _normalized(stopped)
     hv = hvp(losses_of(out.rows), params, u)
-    out.residual[:] = (_norm([h - lv for h, lv in zip(hv, _scale(u, _dot(u, hv)))]) / _dot(u, hv).abs()).double()
+    lam = _dot(u, hv)
+    out.residual[:] = (_norm([h - lv for h, lv in zip(hv, _scale(u, lam))]) / lam.abs()).double()
     return out.eigen()
 
 
