@@ -2,6 +2,7 @@
 
     python -m harness.bench                        # smoke-size MLP, 5 seeds, CPU (+ GPU if present)
     python -m harness.bench --width 4096 --n 50000 --seeds 20 --device cuda --epochs 2
+    python -m harness.bench --targets --device cuda  # the two full-tier groups with per-epoch targets
 
 It also prints the memory-traffic bound of the batched trainer's epoch (the weights every SGD step
 must move, at the copy bandwidth measured on the device) and how close the trainer comes to it,
@@ -26,7 +27,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from .core import keep_freed_memory
 from .data import Dataset
 from .tiers import TIERS
-from .train import RunConfig, train_group
+from .train import Group, RunConfig, train_group
+
+# Full-tier groups with a per-epoch target on one H100 (models, width; n = 50,000, batch 32), whose
+# steps before the fused, graphed step took 12.5 and 7.3 s per epoch there.
+TARGETS = ((25, 4096, 6.0), (20, 64, 1.0))
 
 
 def synthetic(n: int, n_val: int, d: int = 784, classes: int = 10) -> Dataset:
@@ -91,6 +96,38 @@ def batched(runs: list[RunConfig], ds: Dataset, device, epochs: int) -> float:
     return time.perf_counter() - t
 
 
+def epoch_time(runs: list[RunConfig], ds: Dataset, device, fused: bool) -> float:
+    """Seconds of one epoch (SGD steps, then the evaluation pass) of `runs` as one group, with the
+    fused step (CUDA graphs on the GPU) or autograd, after one untimed epoch."""
+    group = Group(runs, ds, device, torch.float32, fused)
+    with group.precision():
+        group.step()
+        group.evaluate()
+        _sync(device)
+        t = time.perf_counter()
+        group.step()
+        group.evaluate()
+        _sync(device)
+    return time.perf_counter() - t
+
+
+def targets(device) -> None:
+    """Per-epoch seconds of the TARGETS groups, autograd step against fused, and the bound."""
+    full = TIERS["full"].time_to_fit
+    ds = synthetic(full.n_train, full.n_val)
+    bw = copy_bandwidth(device)
+    for models, width, target in TARGETS:
+        runs = [RunConfig(dataset="synthetic", n_train=full.n_train, n_val=full.n_val, width=width, lr=full.lr,
+                          batch_size=full.batch_size, max_epochs=2, seed=s, stop_when_fitted=False)
+                for s in range(models)]
+        t_auto, t_fused = (epoch_time(runs, ds, device, fused) for fused in (False, True))
+        steps = -(-full.n_train // full.batch_size)
+        bound = steps * weight_bytes_per_step(runs[0], ds.input_dim, ds.num_classes, models) / bw
+        print(f"{models} MLPs 2x{width}, n {full.n_train}, batch {full.batch_size}: autograd step {t_auto:.2f} s/epoch, "
+              f"fused step {t_fused:.2f} s/epoch ({t_auto / t_fused:.1f}x); target {target:g} s on one H100; bound "
+              f"{bound:.2f} s at {bw / 1e9:.0f} GB/s, fused reaches {bound / t_fused:.0%} of it", flush=True)
+
+
 def flop_per_model_epoch(run: RunConfig, d: int, classes: int) -> float:
     """Matmul FLOPs of one model-epoch: forward + weight and input gradients (none for the input
     layer) over the training set, then forward passes over the training and validation sets."""
@@ -151,9 +188,15 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5, help="models trained (one per seed)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per model")
     p.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda if present)")
+    p.add_argument("--targets", action="store_true",
+                   help="time only the full-tier groups with per-epoch targets (TARGETS), autograd step against fused")
     a = p.parse_args(argv)
     keep_freed_memory()  # both loops: no page faults on every step's large buffers (harness.core)
     devices = a.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if a.targets:
+        for device in devices:
+            targets(device)
+        return
     ds = synthetic(a.n, a.n_val)
     runs = [RunConfig(dataset="synthetic", n_train=a.n, n_val=a.n_val, width=a.width, lr=smoke.lr,
                       batch_size=a.batch_size, max_epochs=a.epochs, seed=s, stop_when_fitted=False)

@@ -172,7 +172,8 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
 
 def epoch_seconds(group, steps: int) -> float:
     """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device:
-    `steps` SGD steps timed after 3 untimed ones (CUDA and cuBLAS warm up), scaled to the epoch's
+    `steps` SGD steps timed after as many untimed ones (CUDA, cuBLAS and the MLP trainer's CUDA graphs
+    warm up), scaled to the epoch's
     batches, plus one evaluation pass times the share of epochs that evaluate
     (`group.evaluation_share`). Trains the group a little: use a throwaway one."""
     keep_freed_memory()
@@ -180,7 +181,7 @@ def epoch_seconds(group, steps: int) -> float:
     batches = math.ceil(group.c.n_train / group.c.batch_size)
     steps = max(1, min(steps, batches))
     with group.precision():
-        group.step(steps=3)
+        group.step(steps=steps)
         sync()
         t = time.perf_counter()
         group.step(steps=steps)

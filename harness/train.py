@@ -122,14 +122,17 @@ def memory(run: RunConfig, ds: Dataset) -> tuple[int, int]:
 
 def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device = "cpu", *,
                 progress: Progress | None = None, checkpoint: Path | None = None,
-                checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
+                checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32,
+                fused: bool | None = None) -> list[RunResult]:
     """Train `runs` (all of one `shape()`) as one batched model; one result per run, in order.
 
     With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds and a compatible
-    checkpoint is resumed from, so an interrupted group continues where it stopped."""
+    checkpoint is resumed from, so an interrupted group continues where it stopped. `fused`: the
+    step of `sgd_step_` (default on CUDA, where it also runs as CUDA graphs) instead of autograd
+    and torch.optim.SGD (default on the CPU)."""
     if not runs:
         return []
-    return train_to_end(Group(runs, ds, device, dtype), progress, checkpoint, checkpoint_every_s)
+    return train_to_end(Group(runs, ds, device, dtype, fused), progress, checkpoint, checkpoint_every_s)
 
 
 class Group:
@@ -141,7 +144,9 @@ class Group:
     drag the finished runs along. Runs are independent (per-model losses, plain SGD without state),
     so dropping one changes nothing for the others."""
 
-    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype):
+    graph_steps = 10  # fused steps on CUDA run as CUDA graphs of this many steps (0: never graphed)
+
+    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype, fused: bool | None = None):
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
@@ -165,6 +170,8 @@ class Group:
         self.seeds = sorted({r.seed for r in runs})
         self.seed_row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # run -> its seed
         self.active = np.arange(M)
+        self.fused = self.device.type == "cuda" if fused is None else fused
+        self._graphs = None  # _GraphedSteps of the current batch (CUDA, fused)
 
     @property
     def budget(self) -> int:
@@ -220,6 +227,8 @@ class Group:
         c, model, n = self.c, self.model, self.c.n_train
         rows = torch.from_numpy(self.active).to(self.device)
         order = torch.stack([epoch_order(s, self.epoch, n) for s in self.seeds]).to(self.device)[self.seed_row[rows]]
+        if self.fused:
+            return self._fused_steps(rows, order, steps)
         opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
         model.train()
         for start in range(0, n, c.batch_size)[:steps]:
@@ -229,6 +238,23 @@ class Group:
             opt.zero_grad(set_to_none=True)
             loss.view(len(self.active), -1).mean(1).sum().backward()  # sum of per-model means: independent grads
             opt.step()
+
+    def _fused_steps(self, rows: torch.Tensor, order: torch.Tensor, steps: int | None) -> None:
+        """The epoch's steps with `sgd_step_`; on CUDA, runs of `graph_steps` full batches replay one
+        CUDA graph (captured once per batch of runs), the rest run eagerly: the same kernels either way."""
+        b, G = self.c.batch_size, self.graph_steps
+        batches = range(0, self.c.n_train, b)[:steps]
+        graphed = 0  # batches run as graphs: whole chunks of full batches
+        if self.device.type == "cuda" and G:
+            if self._graphs is None or self._graphs.model is not self.model:
+                self._graphs = None  # free the last batch's graph before capturing this one's
+                self._graphs = _GraphedSteps(self.model, self.X, self.Y, rows, b, self.c.lr, G)
+            graphed = min(len(batches), self.c.n_train // b) // G * G
+            for start in range(0, graphed * b, G * b):
+                self._graphs.replay(order[:, start:start + G * b])
+        for start in batches[graphed:]:
+            idx = order[:, start:start + b]
+            sgd_step_(self.model, self.X[rows[:, None], idx], self.Y[rows[:, None], idx], self.c.lr)
 
     def evaluate(self, force: bool = False) -> None:
         """The epoch's training metrics, fit epochs and validation accuracy (when due, or `force`d);
@@ -280,6 +306,67 @@ class Group:
                                      int(fit) if fit else r.max_epochs, self.prepared[m][3], float(norms[m]),
                                      wall / len(self.runs), info, self.measures[m]))
         return results
+
+
+@torch.no_grad()
+def sgd_step_(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+    """One plain SGD step of every model on its batch (x (M, b, d), y (M, b)), in place: the same
+    arithmetic as autograd of the per-model mean cross-entropy and torch.optim.SGD, written out.
+
+    Each layer's weight update is fused into its weight-gradient product (`baddbmm_`: W += -lr a^T g),
+    so no gradient tensor is written and read back; a layer's input gradient is taken before its
+    update. Against autograd it agrees to rounding (tests/test_train.py, float64); in float32 the
+    last bits differ, so the CPU, whose numbers the committed reports hold, keeps autograd."""
+    weights, biases = list(model.weights), list(model.biases)
+    inputs, h = [x], x
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        h = torch.baddbmm(b, h, w)
+        if i < len(weights) - 1:
+            h = torch.relu(h)
+            inputs.append(h)
+    g = torch.softmax(h, -1)  # d(mean cross-entropy)/d logits = (softmax - onehot) / b
+    g.scatter_add_(-1, y[..., None], torch.full_like(g[..., :1], -1.0)).div_(x.shape[1])
+    for i in reversed(range(len(weights))):
+        a = inputs[i]
+        below = torch.bmm(g, weights[i].transpose(1, 2)).mul_(a > 0) if i else None  # ReLU' from its output
+        weights[i].baddbmm_(a.transpose(1, 2), g, alpha=-lr)
+        biases[i].sub_(g.sum(1, keepdim=True), alpha=lr)
+        g = below
+
+
+class _GraphedSteps:
+    """`steps` consecutive fused SGD steps of one batch of runs captured as one CUDA graph: a replay
+    copies the chunk's example indices (A, steps * b) into a static buffer and launches the whole
+    chunk at once, so Python and kernel launches no longer set the pace of small groups. Captured
+    for one model (a batch of runs): when runs leave the batch the trainer captures anew."""
+
+    def __init__(self, model: BatchedMLP, X, Y, rows: torch.Tensor, b: int, lr: float, steps: int):
+        self.model, self.X, self.Y, self.rows, self.b, self.steps = model, X, Y, rows.clone(), b, steps
+        self.idx = torch.zeros(len(rows), steps * b, dtype=torch.long, device=X.device)
+        # Warm up (cuBLAS handles and workspaces) on a side stream, then restore the weights it moved.
+        before = [p.detach().clone() for p in model.parameters()]
+        side = torch.cuda.Stream(X.device)
+        side.wait_stream(torch.cuda.current_stream(X.device))
+        with torch.cuda.stream(side):
+            self._chunk(lr)
+        torch.cuda.current_stream(X.device).wait_stream(side)
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), before):
+                p.copy_(q)
+        del before
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._chunk(lr)
+
+    def _chunk(self, lr: float) -> None:
+        rows = self.rows[:, None]
+        for k in range(self.steps):
+            idx = self.idx[:, k * self.b:(k + 1) * self.b]
+            sgd_step_(self.model, self.X[rows, idx], self.Y[rows, idx], lr)
+
+    def replay(self, idx: torch.Tensor) -> None:
+        self.idx.copy_(idx)
+        self.graph.replay()
 
 
 def _subset(model: BatchedMLP, keep: np.ndarray, sizes: list[int]) -> BatchedMLP:
