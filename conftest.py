@@ -40,7 +40,7 @@ HARNESS_TEST_TIMEOUT_S = 600
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
 _PLAN: list[dict] = []  # dry-run groups gathered by this (controlling) process
 _PLAN_PENDING: list[dict] = []  # dry-run groups of the running test, attached to its report
-DRY_STEPS = 20  # a dry run times this many SGD steps of each group (after 3 untimed ones) and one evaluation
+DRY_STEPS = 20  # a dry run times this many SGD steps of each group and twice as many (harness.core.epoch_seconds)
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
 # the same examples every run, so CI cannot fail by chance; "dev" explores new ones each run.
@@ -71,7 +71,7 @@ def pytest_addoption(parser):
                      "the store), end every test as skipped (no verdict) and print a plan: device-hours for the "
                      "whole epoch budget, per sweep and in total")
     g.addoption("--plan", action="store_true",
-                help="train nothing: estimate each selected group's time on one H100 from a cost model "
+                help="train nothing: estimate each selected group's time on one H200 from a cost model "
                      "(harness/plan.py), end every test as skipped (no verdict) and print the plan of "
                      "device-hours, labelled an estimate")
     g.addoption("--memory-budget", type=float, default=None, metavar="GiB",
@@ -589,6 +589,7 @@ def dry_run_plan(groups: list[dict]) -> str:
               "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
               "leave their batch; the sharpness measurement (C3) is not included."]
     if any("estimate" in g["device"] for g in groups):
-        lines.append("Estimated, not measured: harness/plan.py's cost model of one H100 (calibrated on four measured "
-                     "groups, small ones over-estimated by up to half); measure with --dry-run on the GPU.")
+        lines.append("Estimated, not measured: harness/plan.py's cost model of one H200 (calibrated on three measured "
+                     "groups, within a quarter of the dry run's groups of width 2,048 and more); measure with "
+                     "--dry-run on the GPU.")
     return "\n".join(lines)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from . import derive_seed, torch_generator
 from .data import Dataset, make_noise, stratified_subset
-from .core import Progress, RunResult, checkpoint_complete, epoch_order, run_info, train_to_end
+from .core import Progress, RunResult, checkpoint_complete, epoch_order, keep_freed_memory, run_info, train_to_end
 
 METRICS = ("train_acc", "train_loss", "val_acc")
 REGULARIZERS = ("none", "dropout", "input_dropout", "gaussian", "weight_decay")
@@ -318,6 +318,7 @@ class CNNGroup:
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
+        keep_freed_memory()  # building the inputs copies large tensors: reuse, do not fault in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
         stats = _channel_stats(ds.train_x)

@@ -133,7 +133,8 @@ def keep_freed_memory() -> bool:
     smoke tier's 432 CNNs 4.4 and 2.9 s (2.5 s of the 4.4 in the kernel); the smoke tier's claims
     1,382 and 973 s (about 90 s of it from the sharpness estimators' shrinking batch); C4's peak memory 2.6 and 3.0 GB. The arithmetic, and so every number, is
     unchanged. With mmap off and the trim threshold at 2 GiB the heap reuses freed blocks and keeps
-    up to 2 GiB of free memory at its top."""
+    up to 2 GiB of free memory at its top. Building a group's inputs gains the same way: the 20
+    runs of a full-tier time-to-fit group took 16 s to build on 2 cores, 6 s with this."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -171,26 +172,31 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
 
 
 def epoch_seconds(group, steps: int) -> float:
-    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device:
-    `steps` SGD steps timed after as many untimed ones (CUDA, cuBLAS and the MLP trainer's CUDA graphs
-    warm up), scaled to the epoch's
-    batches, plus one evaluation pass times the share of epochs that evaluate
+    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device, from
+    a call of `steps` SGD steps and one of twice as many, timed after an untimed one (CUDA, cuBLAS
+    and the MLP trainer's CUDA graphs warm up): their difference is the steps' own cost, the rest
+    what a call costs once (the epoch's data order), so a small group whose step takes 0.1 ms is not
+    charged that per step. Plus one evaluation pass times the share of epochs that evaluate
     (`group.evaluation_share`). Trains the group a little: use a throwaway one."""
     keep_freed_memory()
     sync = torch.cuda.synchronize if group.device.type == "cuda" else (lambda: None)
     batches = math.ceil(group.c.n_train / group.c.batch_size)
-    steps = max(1, min(steps, batches))
+    k = max(1, min(steps, batches // 2))
     with group.precision():
-        group.step(steps=steps)
-        sync()
-        t = time.perf_counter()
-        group.step(steps=steps)
-        sync()
-        per_step = (time.perf_counter() - t) / steps
+        group.step(steps=k)
+        took = []
+        for n in (k, 2 * k) if batches >= 2 else (k,):
+            sync()
+            t = time.perf_counter()
+            group.step(steps=n)
+            sync()
+            took.append(time.perf_counter() - t)
+        per_step = max(took[-1] - took[0], 0.0) / k if len(took) == 2 else took[0]
+        per_call = max(took[0] - per_step * k, 0.0)
         t = time.perf_counter()
         group.evaluate(force=True)
         sync()
-    return per_step * batches + (time.perf_counter() - t) * group.evaluation_share
+    return per_call + per_step * batches + (time.perf_counter() - t) * group.evaluation_share
 
 
 def run_info(device: torch.device, models: int, epochs: int) -> dict:

@@ -1,24 +1,29 @@
-"""How long a training group takes on one H100, from a cost model: a plan for the full tier before
+"""How long a training group takes on one H200, from a cost model: a plan for the full tier before
 any GPU is at hand (`pytest claims -m full --plan`), labelled as an estimate wherever it is shown.
 
     seconds = epoch_seconds(run, ds, models=25)   # one epoch of a batched group of `run`'s shape
 
 The model: an epoch is its SGD steps plus one evaluation pass over the training and validation
-examples. A step costs at least STEP_FLOOR_S (Python, kernel launches and the optimizer, whatever
-the width), else its arithmetic at the throughput the trainer reached on its largest measured
-group. Calibrated on this harness's trainer on one H100 (torch 2.11, TF32, batch 32 for the MLP,
-n = 50,000, synthetic inputs of the full shapes):
+examples. A step costs at least STEP_FLOOR_S (a CUDA-graph replay of tiny kernels, whatever the
+width), else its arithmetic at the throughput the trainer reached on a large group. Calibrated on
+this harness's trainer (the fused step replayed as CUDA graphs; CNNs with autograd) on one H200
+(torch 2.11, TF32, batch 32 for the MLP, n = 50,000, Fashion-MNIST shapes), commit f671b1d:
 
-| group                          | measured s/epoch | this model |
-|--------------------------------|------------------|------------|
-| 25 MLPs 2x4096                 | 12.5             | 12.5       |
-| 20 MLPs 2x512                  | 4.6              | 7.0        |
-| 20 MLPs 2x64                   | 7.3              | 7.0        |
-| 42 CNNs, full C4 (64 filters)  | 38               | 38         |
+| group                              | measured s/epoch          | this model |
+|------------------------------------|---------------------------|------------|
+| 25 MLPs 2x4096                     | 4.08 (full epoch)         | 4.08       |
+| 20 MLPs 2x64                       | 0.17 (full epoch)         | 0.17       |
+| 270 CNNs, full C4 (64 filters)     | 123.4 (dry run, 20 steps) | 123.4      |
+| 65 MLPs 2x8192 (2 sub-batches)     | 34.8 (dry run)            | 38.9       |
+| 65 / 45 / 20 / 15 MLPs 2x4096      | 10.7 / 7.2 / 4.0 / 2.9    | 10.6 / 7.3 / 3.3 / 2.5 |
+| 45 MLPs 2x2048                     | 2.6 (dry run)             | 2.1        |
 
-so small groups are over-estimated by up to half, never under-estimated by more than 5%. An upper
-bound for the epoch budget (runs that fit early leave their group, which the model ignores), and
-without C3's sharpness measurement. Measure instead with `--dry-run` on the GPU.
+so groups of width 2,048 and more are within a quarter of their measurement, either way (narrower
+ones ran too few steps in the dry run, whose one-call timing then charged each step the epoch's
+data order; `harness.core.epoch_seconds` has since timed two calls). On an H100 (about 70% of an
+H200's memory bandwidth) expect somewhat longer. An upper bound for the epoch budget (runs that fit
+early leave their group, which the model ignores), and without C3's sharpness measurement. Measure
+instead with `--dry-run` on the GPU.
 """
 from __future__ import annotations
 
@@ -27,14 +32,14 @@ import math
 from .cnn import CNNConfig
 from .data import Dataset, flat_inputs
 
-STEP_FLOOR_S = 0.0045  # s per optimizer step, small groups (3-5 ms measured)
-MLP_FLOPS = 16.8e12  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
-CNN_FLOPS = 11.66e12  # FLOP/s, convolutions and dense layers of the 42-CNN full C4 group
-DEVICE = "H100 (estimate, cost model)"
+STEP_FLOOR_S = 1.09e-4  # s per SGD step of a small group (20 MLPs 2x64: 0.17 s for 1,563 steps)
+MLP_FLOPS = 51.6e12  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
+CNN_FLOPS = 20.8e12  # FLOP/s, convolutions and dense layers of the 270-CNN full C4 group
+DEVICE = "H200 (estimate, cost model)"
 
 
 def epoch_seconds(run, ds: Dataset, models: int) -> float:
-    """Estimated seconds per epoch of a group of `models` runs of `run`'s shape on one H100."""
+    """Estimated seconds per epoch of a group of `models` runs of `run`'s shape on one H200."""
     steps = math.ceil(run.n_train / run.batch_size)
     if isinstance(run, CNNConfig):
         forward, rate = _cnn_forward_flops(run, ds), CNN_FLOPS

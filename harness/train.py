@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from . import torch_generator
-from .core import Progress, RunResult, checkpoint_complete, epoch_order, run_info, tf32_matmuls, train_to_end
+from .core import (Progress, RunResult, checkpoint_complete, epoch_order, keep_freed_memory, run_info, tf32_matmuls,
+                   train_to_end)
 from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
                    stratified_subset)
 from .models import BatchedMLP
@@ -81,15 +82,24 @@ class RunConfig:
         return tuple(v for k, v in self.key().items() if k not in ("noise", "noise_fraction", "seed"))
 
 
-def prepare(run: RunConfig, ds: Dataset):
-    """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run."""
-    if run.nested:
-        if run.n_train > len(ds.train_y):
-            raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
-        idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
-    else:
-        idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
-    x, y = flat_inputs(ds.train_x[idx], run.pool), ds.train_y[idx]
+def prepare(run: RunConfig, ds: Dataset, clean: dict | None = None):
+    """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run. `clean`: a
+    dict that keeps each subset's clean inputs for the next run of the same seed (a group's
+    conditions share them; the noise never writes into them)."""
+    key = (run.seed, run.nested, run.n_train, run.pool)
+    if clean is None or key not in clean:
+        if run.nested:
+            if run.n_train > len(ds.train_y):
+                raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
+            idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
+        else:
+            idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
+        subset = idx, flat_inputs(ds.train_x[idx], run.pool)
+        if clean is None:
+            clean = {}
+        clean[key] = subset
+    idx, x = clean[key]
+    y = ds.train_y[idx]
     if run.nested:
         noisy = nested_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, run.seed, input_stats(ds, run.pool))
     else:
@@ -150,12 +160,20 @@ class Group:
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
+        keep_freed_memory()  # building the inputs copies large tensors: reuse, do not fault in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
-        self.prepared = [prepare(r, ds) for r in runs]
-        self.X = torch.stack([p[0] for p in self.prepared]).to(device, dtype)  # (M, n, d)
-        self.Y = torch.stack([p[1] for p in self.prepared]).to(device)  # (M, n)
-        self.noise = torch.stack([p[2] for p in self.prepared]).to(device)  # (M, n) bool
+        # Each run's inputs go to the device as soon as they are made, never stacked on the host: a
+        # group of 65 runs at n = 50,000 would otherwise hold its 10 GB of inputs twice there.
+        self.X, labels, noise, self.flip_rate, clean = None, [], [], [], {}
+        for m, r in enumerate(runs):
+            x, y, is_noise, flip = prepare(r, ds, clean)
+            if self.X is None:
+                self.X = torch.empty((M, *x.shape), device=device, dtype=dtype)  # (M, n, d)
+            self.X[m] = x
+            labels.append(y), noise.append(is_noise), self.flip_rate.append(flip)
+        self.Y = torch.stack(labels).to(device)  # (M, n)
+        self.noise = torch.stack(noise).to(device)  # (M, n) bool
         Xv, self.Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
         self.Xv = Xv.to(dtype)  # (n_val, d)
         self.sizes = [self.X.shape[-1]] + [c.width] * c.depth + [ds.num_classes]
@@ -303,7 +321,7 @@ class Group:
             fit = self.fit_epoch[m]
             end = fit if (r.stop_when_fitted and fit) else self.epoch
             results.append(RunResult(r, {k: v[m, :end].copy() for k, v in self.hist.items()}, bool(fit),
-                                     int(fit) if fit else r.max_epochs, self.prepared[m][3], float(norms[m]),
+                                     int(fit) if fit else r.max_epochs, self.flip_rate[m], float(norms[m]),
                                      wall / len(self.runs), info, self.measures[m]))
         return results
 

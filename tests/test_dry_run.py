@@ -2,6 +2,8 @@
 stored, and a plan of device-hours comes out."""
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import claims_session
 
 
@@ -25,3 +27,31 @@ def test_a_dry_run_skips_every_test_stores_nothing_and_prints_the_plan(tmp_path)
     assert "| learning order | 24 models, MLP 2x256" in out.stdout and "| **total** |" in out.stdout
     assert "sub-batches (the first timed, scaled by runs)" in out.stdout
     assert not list(store.glob("*.npz")) and not reports.exists()
+
+
+def test_an_epoch_estimate_charges_the_per_call_cost_once_not_per_step(monkeypatch):
+    """A group whose step() costs 30 ms per call (its epoch's data order) plus 0.1 ms per step, and
+    whose evaluation costs 50 ms, at 1,563 batches: 0.03 + 0.1563 + 0.05 s per epoch, not the
+    1.6 ms per step that 20 steps in one call would suggest (2.4 s). A fake clock, no sleeping."""
+    from types import SimpleNamespace
+
+    from harness import core
+
+    clock = [0.0]
+
+    class Fake:
+        c = SimpleNamespace(n_train=50_000, batch_size=32)
+        device = core.torch.device("cpu")
+        evaluation_share = 1.0
+
+        def precision(self):
+            return core.contextlib.nullcontext()
+
+        def step(self, steps):
+            clock[0] += 0.03 + 1e-4 * steps
+
+        def evaluate(self, force):
+            clock[0] += 0.05
+
+    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
+    assert core.epoch_seconds(Fake(), 20) == pytest.approx(0.03 + 1e-4 * 1563 + 0.05)
