@@ -262,12 +262,12 @@ class Group:
         CUDA graph (captured once per batch of runs), the rest run eagerly: the same kernels either way."""
         b, G = self.c.batch_size, self.graph_steps
         batches = range(0, self.c.n_train, b)[:steps]
-        graphed = 0  # batches run as graphs: whole chunks of full batches
-        if self.device.type == "cuda" and G:
+        # Batches run as graphs: whole chunks of full batches.
+        graphed = min(len(batches), self.c.n_train // b) // G * G if self.device.type == "cuda" and G else 0
+        if graphed:
             if self._graphs is None or self._graphs.model is not self.model:
                 self._graphs = None  # free the last batch's graph before capturing this one's
                 self._graphs = _GraphedSteps(self.model, self.X, self.Y, rows, b, self.c.lr, G)
-            graphed = min(len(batches), self.c.n_train // b) // G * G
             for start in range(0, graphed * b, G * b):
                 self._graphs.replay(order[:, start:start + G * b])
         for start in batches[graphed:]:
