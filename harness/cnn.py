@@ -318,7 +318,7 @@ class CNNGroup:
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
-        keep_freed_memory()  # building the inputs copies large tensors: reuse, do not fault in afresh
+        keep_freed_memory()  # building and training copy large tensors: reuse memory, do not fault it in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
         stats = _channel_stats(ds.train_x)

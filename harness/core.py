@@ -133,8 +133,9 @@ def keep_freed_memory() -> bool:
     smoke tier's 432 CNNs 4.4 and 2.9 s (2.5 s of the 4.4 in the kernel); the smoke tier's claims
     1,382 and 973 s (about 90 s of it from the sharpness estimators' shrinking batch); C4's peak memory 2.6 and 3.0 GB. The arithmetic, and so every number, is
     unchanged. With mmap off and the trim threshold at 2 GiB the heap reuses freed blocks and keeps
-    up to 2 GiB of free memory at its top. Building a group's inputs gains the same way: the 20
-    runs of a full-tier time-to-fit group took 16 s to build on 2 cores, 6 s with this."""
+    up to 2 GiB of free memory at its top. Building a group's inputs gains the same way: 20
+    full-size runs (n = 50,000) took 11 s to build on 2 cores, 6 s with this. Called where a group
+    is built (train.Group, cnn.CNNGroup), so for all its training, and by harness.bench."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -148,7 +149,6 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
     With `checkpoint`: resume from a compatible one, save one every `checkpoint_every_s` seconds (at
     an epoch's end, while epochs remain) and delete it at the end. The loop runs under the group's
     `precision()`; `finish()` (e.g. sharpness) runs after it and counts in the training seconds."""
-    keep_freed_memory()
     prior_s = 0.0
     if checkpoint is not None:
         reserve_checkpoint(checkpoint, group.checkpoint_bytes())
@@ -173,26 +173,37 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
 
 def epoch_seconds(group, steps: int) -> float:
     """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device, from
-    a call of `steps` SGD steps and one of twice as many, timed after an untimed one (CUDA, cuBLAS
-    and the MLP trainer's CUDA graphs warm up): their difference is the steps' own cost, the rest
-    what a call costs once (the epoch's data order), so a small group whose step takes 0.1 ms is not
-    charged that per step. Plus one evaluation pass times the share of epochs that evaluate
-    (`group.evaluation_share`). Trains the group a little: use a throwaway one."""
-    keep_freed_memory()
+    a call of `steps` SGD steps and a longer one (the faster of two of each), timed after an untimed
+    call (CUDA, cuBLAS and the MLP trainer's CUDA graphs warm up). Their difference is the extra
+    steps' own cost, the rest what a call costs once (the epoch's data order), so a small group whose
+    step takes 0.1 ms is not charged a call's milliseconds per step; the longer call adds at least
+    `steps` steps and about 50 ms of them, so timing noise cannot hide them. Where it still does
+    (the longer call no slower), the longer call's time per step: an upper bound. Plus one
+    evaluation pass times the share of epochs that evaluate (`group.evaluation_share`). Trains the
+    group a little: use a throwaway one."""
     sync = torch.cuda.synchronize if group.device.type == "cuda" else (lambda: None)
     batches = math.ceil(group.c.n_train / group.c.batch_size)
     k = max(1, min(steps, batches // 2))
-    with group.precision():
-        group.step(steps=k)
-        took = []
-        for n in (k, 2 * k) if batches >= 2 else (k,):
+
+    def took(n: int) -> float:
+        best = math.inf
+        for _ in range(2):
             sync()
             t = time.perf_counter()
             group.step(steps=n)
             sync()
-            took.append(time.perf_counter() - t)
-        per_step = max(took[-1] - took[0], 0.0) / k if len(took) == 2 else took[0]
-        per_call = max(took[0] - per_step * k, 0.0)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    with group.precision():
+        group.step(steps=min(2 * k, batches))
+        short = took(k)
+        extra = min(batches - k, max(k, math.ceil(0.05 * k / max(short, 1e-9))))
+        long = took(k + extra) if extra > 0 else short
+        if long > short:
+            per_step, per_call = (long - short) / extra, max(short - k * (long - short) / extra, 0.0)
+        else:
+            per_step, per_call = long / (k + extra), 0.0
         t = time.perf_counter()
         group.evaluate(force=True)
         sync()

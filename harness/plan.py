@@ -18,10 +18,13 @@ this harness's trainer (the fused step replayed as CUDA graphs; CNNs with autogr
 | 65 / 45 / 20 / 15 MLPs 2x4096      | 10.7 / 7.2 / 4.0 / 2.9    | 10.6 / 7.3 / 3.3 / 2.5 |
 | 45 MLPs 2x2048                     | 2.6 (dry run)             | 2.1        |
 
-so groups of width 2,048 and more are within a quarter of their measurement, either way (narrower
-ones ran too few steps in the dry run, whose one-call timing then charged each step the epoch's
-data order; `harness.core.epoch_seconds` has since timed two calls). On an H100 (about 70% of an
-H200's memory bandwidth) expect somewhat longer. An upper bound for the epoch budget (runs that fit
+so groups of width 2,048 and more are within a quarter of their measurement, and several are
+under-estimated by up to a fifth: the per-epoch part of the plan is not an upper bound. Narrower
+groups are not compared: the dry run timed them in one call of 20 steps, which charged each step a
+share of the call's own cost (the epoch's data order), and gave 0.47-1.98 s per epoch for groups
+whose whole timed epoch should take about 0.2 s (`harness.core.epoch_seconds` has timed two calls
+since; the 2x256 group's 1.98 s is unexplained). On an H100 (about 70% of an H200's memory
+bandwidth) expect somewhat longer. An upper bound for the epoch budget (runs that fit
 early leave their group, which the model ignores), and without C3's sharpness measurement. Measure
 instead with `--dry-run` on the GPU.
 """

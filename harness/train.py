@@ -160,7 +160,7 @@ class Group:
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
-        keep_freed_memory()  # building the inputs copies large tensors: reuse, do not fault in afresh
+        keep_freed_memory()  # building and training copy large tensors: reuse memory, do not fault it in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
         # Each run's inputs go to the device as soon as they are made, never stacked on the host: a
@@ -171,7 +171,9 @@ class Group:
             if self.X is None:
                 self.X = torch.empty((M, *x.shape), device=device, dtype=dtype)  # (M, n, d)
             self.X[m] = x
-            labels.append(y), noise.append(is_noise), self.flip_rate.append(flip)
+            labels.append(y)
+            noise.append(is_noise)
+            self.flip_rate.append(flip)
         self.Y = torch.stack(labels).to(device)  # (M, n)
         self.noise = torch.stack(noise).to(device)  # (M, n) bool
         Xv, self.Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
@@ -299,6 +301,7 @@ class Group:
 
     def finish(self) -> None:
         """Freeze the runs that trained to the end, then measure sharpness where the configs ask."""
+        self._graphs = None  # the steps' CUDA graph and its memory are done with
         _store_rows(self.snapshot, self.model, self.active, np.ones(len(self.active), bool))
         self.measures = [{} for _ in self.runs]
         sharp = [m for m, r in enumerate(self.runs) if r.sharpness != "none"]

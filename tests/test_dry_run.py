@@ -55,3 +55,30 @@ def test_an_epoch_estimate_charges_the_per_call_cost_once_not_per_step(monkeypat
 
     monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
     assert core.epoch_seconds(Fake(), 20) == pytest.approx(0.03 + 1e-4 * 1563 + 0.05)
+
+
+def test_an_epoch_estimate_survives_timing_noise_that_hides_the_steps(monkeypatch):
+    """When the longer call is timed no slower than the shorter one (noise: 40 ms against 50), the
+    estimate charges the longer call's time per step to every step: an upper bound, never zero steps."""
+    from types import SimpleNamespace
+
+    from harness import core
+
+    clock = [0.0]
+
+    class Noisy:
+        c = SimpleNamespace(n_train=3200, batch_size=32)
+        device = core.torch.device("cpu")
+        evaluation_share = 1.0
+
+        def precision(self):
+            return core.contextlib.nullcontext()
+
+        def step(self, steps):
+            clock[0] += 0.05 if steps == 20 else 0.04
+
+        def evaluate(self, force):
+            pass
+
+    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
+    assert core.epoch_seconds(Noisy(), 20) == pytest.approx(0.04 / 40 * 100)
