@@ -172,28 +172,28 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
 
 
 def epoch_seconds(group, steps: int) -> float:
-    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device, from
-    a call of `steps` SGD steps and a longer one (the faster of two of each), timed after an untimed
-    call (CUDA, cuBLAS and the MLP trainer's CUDA graphs warm up). Their difference is the extra
-    steps' own cost, the rest what a call costs once (the epoch's data order), so a small group whose
-    step takes 0.1 ms is not charged a call's milliseconds per step; the longer call adds at least
-    `steps` steps and about 50 ms of them, so timing noise cannot hide them. Where it still does
-    (the longer call no slower), the longer call's time per step: an upper bound. Plus one
-    evaluation pass times the share of epochs that evaluate (`group.evaluation_share`). Trains the
-    group a little: use a throwaway one."""
+    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device, from a
+    call of `steps` SGD steps and a longer one (the faster of two of each under half a second),
+    timed after an untimed call (CUDA, cuBLAS and the MLP trainer's CUDA graphs warm up). Their
+    difference is the extra steps' own cost, the rest what a call costs once (the epoch's data
+    order), so a small group whose step takes 0.1 ms is not charged a call's milliseconds per step;
+    the longer call adds at least `steps` steps and about 50 ms of them, so timing noise cannot hide
+    them. Where it still does (the longer call no slower), the longer call's time per step: an upper
+    bound. Plus one evaluation pass times the share of epochs that evaluate
+    (`group.evaluation_share`). Trains the group a little: use a throwaway one."""
     sync = torch.cuda.synchronize if group.device.type == "cuda" else (lambda: None)
     batches = math.ceil(group.c.n_train / group.c.batch_size)
     k = max(1, min(steps, batches // 2))
 
-    def took(n: int) -> float:
-        best = math.inf
-        for _ in range(2):
+    def took(n: int) -> float:  # a call's seconds; under half a second, the faster of two
+        times = []
+        while not times or (len(times) < 2 and times[0] < 0.5):
             sync()
             t = time.perf_counter()
             group.step(steps=n)
             sync()
-            best = min(best, time.perf_counter() - t)
-        return best
+            times.append(time.perf_counter() - t)
+        return min(times)
 
     with group.precision():
         group.step(steps=min(2 * k, batches))
