@@ -29,56 +29,46 @@ def test_a_dry_run_skips_every_test_stores_nothing_and_prints_the_plan(tmp_path)
     assert not list(store.glob("*.npz")) and not reports.exists()
 
 
+class TimedGroup:
+    """A training group on a fake clock (harness.core's perf_counter patched to `clock`): step(n)
+    costs `step_s(n)` seconds, an evaluation `eval_s`; nothing sleeps."""
+
+    def __init__(self, monkeypatch, n_train: int, step_s, eval_s: float = 0.0):
+        from types import SimpleNamespace
+
+        from harness import core
+
+        self.clock, self.step_s, self.eval_s = [0.0], step_s, eval_s
+        self.c, self.evaluation_share = SimpleNamespace(n_train=n_train, batch_size=32), 1.0
+        self.device = core.torch.device("cpu")
+        monkeypatch.setattr(core.time, "perf_counter", lambda: self.clock[0])
+
+    def precision(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def step(self, steps):
+        self.clock[0] += self.step_s(steps)
+
+    def evaluate(self, force):
+        self.clock[0] += self.eval_s
+
+
 def test_an_epoch_estimate_charges_the_per_call_cost_once_not_per_step(monkeypatch):
     """A group whose step() costs 30 ms per call (its epoch's data order) plus 0.1 ms per step, and
     whose evaluation costs 50 ms, at 1,563 batches: 0.03 + 0.1563 + 0.05 s per epoch, not the
-    1.6 ms per step that 20 steps in one call would suggest (2.4 s). A fake clock, no sleeping."""
-    from types import SimpleNamespace
+    1.6 ms per step that 20 steps in one call would suggest (2.4 s)."""
+    from harness.core import epoch_seconds
 
-    from harness import core
-
-    clock = [0.0]
-
-    class Fake:
-        c = SimpleNamespace(n_train=50_000, batch_size=32)
-        device = core.torch.device("cpu")
-        evaluation_share = 1.0
-
-        def precision(self):
-            return core.contextlib.nullcontext()
-
-        def step(self, steps):
-            clock[0] += 0.03 + 1e-4 * steps
-
-        def evaluate(self, force):
-            clock[0] += 0.05
-
-    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
-    assert core.epoch_seconds(Fake(), 20) == pytest.approx(0.03 + 1e-4 * 1563 + 0.05)
+    group = TimedGroup(monkeypatch, 50_000, lambda n: 0.03 + 1e-4 * n, eval_s=0.05)
+    assert epoch_seconds(group, 20) == pytest.approx(0.03 + 1e-4 * 1563 + 0.05)
 
 
 def test_an_epoch_estimate_survives_timing_noise_that_hides_the_steps(monkeypatch):
     """When the longer call is timed no slower than the shorter one (noise: 40 ms against 50), the
     estimate charges the longer call's time per step to every step: an upper bound, never zero steps."""
-    from types import SimpleNamespace
+    from harness.core import epoch_seconds
 
-    from harness import core
-
-    clock = [0.0]
-
-    class Noisy:
-        c = SimpleNamespace(n_train=3200, batch_size=32)
-        device = core.torch.device("cpu")
-        evaluation_share = 1.0
-
-        def precision(self):
-            return core.contextlib.nullcontext()
-
-        def step(self, steps):
-            clock[0] += 0.05 if steps == 20 else 0.04
-
-        def evaluate(self, force):
-            pass
-
-    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
-    assert core.epoch_seconds(Noisy(), 20) == pytest.approx(0.04 / 40 * 100)
+    group = TimedGroup(monkeypatch, 3200, lambda n: 0.05 if n == 20 else 0.04)
+    assert epoch_seconds(group, 20) == pytest.approx(0.04 / 40 * 100)
