@@ -40,7 +40,7 @@ HARNESS_TEST_TIMEOUT_S = 600
 _ROWS: list[dict] = []  # verdict rows gathered by this (controlling) process
 _PLAN: list[dict] = []  # dry-run groups gathered by this (controlling) process
 _PLAN_PENDING: list[dict] = []  # dry-run groups of the running test, attached to its report
-DRY_STEPS = 20  # a dry run times this many SGD steps of each group and twice as many (harness.core.epoch_seconds)
+DRY_STEPS = 20  # a dry run times a call of this many SGD steps of each group and a longer one (harness.core.epoch_seconds)
 
 # Hypothesis profiles, chosen by HYPOTHESIS_PROFILE: "ci" (the default where CI is set) replays
 # the same examples every run, so CI cannot fail by chance; "dev" explores new ones each run.
@@ -67,9 +67,9 @@ def pytest_addoption(parser):
     g.addoption("--no-cache", action="store_true",
                 help="ignore the result store: train everything again (workers still share within the run)")
     g.addoption("--dry-run", action="store_true",
-                help=f"time {DRY_STEPS} SGD steps and one evaluation of each selected group on the device (outside "
-                     "the store), end every test as skipped (no verdict) and print a plan: device-hours for the "
-                     "whole epoch budget, per sweep and in total")
+                help=f"time a call of {DRY_STEPS} SGD steps, a longer one and one evaluation of each selected group on "
+                     "the device (outside the store), end every test as skipped (no verdict) and print a plan: "
+                     "device-hours for the whole epoch budget, per sweep and in total")
     g.addoption("--plan", action="store_true",
                 help="train nothing: estimate each selected group's time on one H200 from a cost model "
                      "(harness/plan.py), end every test as skipped (no verdict) and print the plan of "
@@ -309,7 +309,8 @@ class Claims:
             pytest.skip(f"plan: no verdict ({label}: estimated from the cost model, nothing trained)")
         if self.config.getoption("--dry-run"):
             self._rehearse(runs, ds, label)
-            pytest.skip(f"dry run: no verdict ({label}: timed {DRY_STEPS} steps per group)")
+            pytest.skip(f"dry run: no verdict ({label}: each group timed from a call of {DRY_STEPS} steps "
+                        "and a longer one)")
         if self.cluster is not None:
             self._submit(runs, ds, label)
         try:
