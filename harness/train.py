@@ -86,18 +86,16 @@ def prepare(run: RunConfig, ds: Dataset, clean: dict | None = None):
     """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run. `clean`: a
     dict that keeps each subset's clean inputs for the next run of the same seed (a group's
     conditions share them; the noise never writes into them)."""
+    clean = {} if clean is None else clean
     key = (run.seed, run.nested, run.n_train, run.pool)
-    if clean is None or key not in clean:
+    if key not in clean:
         if run.nested:
             if run.n_train > len(ds.train_y):
                 raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
             idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
         else:
             idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
-        subset = idx, flat_inputs(ds.train_x[idx], run.pool)
-        if clean is None:
-            clean = {}
-        clean[key] = subset
+        clean[key] = idx, flat_inputs(ds.train_x[idx], run.pool)
     idx, x = clean[key]
     y = ds.train_y[idx]
     if run.nested:
