@@ -39,7 +39,7 @@ the second rule: 12, 6, 9, 13, 13). (4) So the budget went from 400 to 1,600 epo
 noise type's runs converged (randY 97, 107, 112, 120 of 125; randX 122 and then 125). Runs that fit
 stop, so only the narrow widths train longer. The seeds stay at 5, although the two plateau parts
 below are sign tests that 5 seeds fail with one discordant seed: at 8 seeds C1 took 920 s on 2
-cores instead of about 575 s, beyond the CI budget (its 8-seed outcomes are in docs/design.md).
+cores instead of 428 s at 5 (CI), beyond the CI budget (its 8-seed outcomes are in docs/design.md).
 The note shows whether capacity binds: real data's accuracy at the smallest and the largest
 widths, and the share of runs at 100% training accuracy per width.
 
