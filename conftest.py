@@ -12,7 +12,6 @@ reports/<tier>/<dataset>/, keyed by base seed and device so runs never overwrite
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -419,15 +418,13 @@ def provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
     return {"base_seed": base_seed, "device": name,
             "precision": "float32, TF32 matmuls and convolutions" if dev.type == "cuda" else "float32",
             "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "code": _verdict_code_fingerprint(),
             "training_code": {"mlp": code_fingerprint(MLP_CODE), "cnn": code_fingerprint(CNN_CODE)},
             "git": _git_commit(), "store": "off (--no-cache)" if no_cache else "on"}
 
 
-def _verdict_code_fingerprint() -> str:
-    """Hash of every file a verdict depends on: the harness, the claim modules and this file."""
-    files = sorted([*ROOT.glob("harness/*.py"), *ROOT.glob("claims/*.py"), ROOT / "conftest.py"])
-    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+@functools.cache
+def _verdict_code(module: str) -> str:
+    return report.verdict_fingerprint(module)
 
 
 def _git_commit() -> str | None:
@@ -503,9 +500,11 @@ def record_verdict(request, claims):
     report row: the verdict, its three-way outcome and the session's provenance (base seed, seeds,
     device, precision, torch, code and git identity)."""
     def record(claim, verdict, *, tier, dataset, role="claim", note="", compute_s=0.0, claim_outcome=None):
-        prov = claims.provenance
+        module = request.node.path.relative_to(ROOT).as_posix()
+        prov = {**claims.provenance, "code": _verdict_code(module)}
         first = prov["base_seed"] * SEED_STRIDE
-        row = {"claim": claim, "test": request.node.name, "role": role, "tier": tier, "dataset": dataset,
+        row = {"claim": claim, "test": request.node.name, "module": module, "role": role, "tier": tier,
+               "dataset": dataset,
                "method": verdict.test, "statistic": verdict.statistic, "p_value": verdict.p_value,
                "p_reverse": verdict.p_reverse, "alpha": verdict.alpha, "effect": verdict.effect,
                "effect_name": verdict.effect_name, "interval": list(verdict.interval),

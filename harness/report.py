@@ -9,11 +9,25 @@ session never overwrites the rows of base seed 0 on the CPU.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import numpy as np
+
+from . import _code_only
+
+
+def verdict_fingerprint(module: str) -> str:
+    """Hash of the code that decides a claim module's verdicts: the harness, conftest.py and the module
+    itself (`module`: its path from the repository root, e.g. "claims/test_capacity.py"), like
+    `code_fingerprint` without docstrings or comments. Every report row records it, so a row made by
+    other code than the checkout's can be told apart (harness.robustness marks it) while a
+    documentation edit leaves the rows current."""
+    here = Path(__file__).parent
+    files = [*sorted(here.glob("*.py")), here.parent / "conftest.py", here.parent / module]
+    return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
 
 
 def run_of(row) -> tuple[int, str]:
@@ -93,10 +107,12 @@ def describe_run(rows: list[dict]) -> str:
     prov = rows[0].get("provenance", {})
     trained = sorted({t for r in rows for t in r.get("provenance", {}).get("runs_trained_with", [])})
     git = prov.get("git") or "not a git checkout"
+    codes = {Path(r.get("module", "?")).stem.removeprefix("test_"): r.get("provenance", {}).get("code", "?")
+             for r in rows}
     return (f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
             f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, "
             f"torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
-            f"commit {git}, verdict code {prov.get('code', '?')}, training code "
+            f"commit {git}, verdict code {', '.join(f'{m} {c}' for m, c in sorted(codes.items()))}, training code "
             f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}; runs "
             f"trained with {'; '.join(trained) or '?'}")
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .report import atomic_text, row_outcome, run_of
+from .report import atomic_text, row_outcome, run_of, verdict_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,9 +79,18 @@ def table(rows: list[dict], seeds: list[int]) -> str:
 
 def _cell(row: dict) -> str:
     """'holds, 1.44, p 0.0039' (the claim's outcome, effect and main p; '*' where pytest did not
-    accept it)."""
+    accept it, '†' where other code than the checkout's made it)."""
     mark = "" if row.get("pytest") in ("passed", "xfailed") else " *"
+    mark += "" if current(row) else " †"
     return f"{row_outcome(row)}, {row['effect']:.3g}, p {row['p_value']:.2g}{mark}"
+
+
+def current(row: dict) -> bool:
+    """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
+    the harness and conftest.py hash the same (docstrings and comments aside). A row without that
+    record, or of a module the checkout lacks, is not current."""
+    module, code = row.get("module"), row.get("provenance", {}).get("code")
+    return bool(module and code and (ROOT / module).is_file() and verdict_fingerprint(module) == code)
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
@@ -94,8 +103,9 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
                  "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, not shown, "
                  "contradicted), its effect (named in the effect column) and its p-value at that base seed (seeds "
                  "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
-                 "strict xfail). 'controls passed' counts base seeds where the negative control held (it must be "
-                 "0).", ""]
+                 "strict xfail) and `†` one that other code than this checkout's made (its claim module, the harness or "
+                 "conftest.py differ beyond docstrings and comments: run that base seed again). 'controls passed' "
+                 "counts base seeds where the negative control held (it must be 0).", ""]
         for device in sorted({run_of(r)[1] for r in rows}):
             mine = [r for r in rows if run_of(r)[1] == device]
             parts += [f"## {device}", "", table(mine, seeds), ""]

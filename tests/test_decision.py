@@ -78,7 +78,8 @@ def test_every_harness_test_runs_under_a_time_limit(request):
 
 def test_provenance_names_what_made_a_verdict():
     """Every report row carries its base seed, device, precision, threads, torch and Python versions,
-    the git commit of the code (None outside git) and hashes of the verdict and training code.
+    the git commit of the code (None outside git) and hashes of the training code (the verdict
+    code's is per claim module: tests/test_report.py).
 
     Cannot check: a GPU's name and TF32 setting (no GPU in CI)."""
     import conftest
@@ -86,5 +87,5 @@ def test_provenance_names_what_made_a_verdict():
     prov = conftest.provenance("cpu", 3)
     assert prov["base_seed"] == 3 and prov["device"] == "cpu" and prov["precision"] == "float32"
     assert prov["threads"] >= 1 and prov["torch"] and prov["python"].count(".") == 2
-    assert len(prov["code"]) == 16 and set(prov["training_code"]) == {"mlp", "cnn"}
+    assert set(prov["training_code"]) == {"mlp", "cnn"}
     assert prov["git"] is None or len(prov["git"].removesuffix("+dirty")) == 12

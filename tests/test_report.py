@@ -101,6 +101,27 @@ def test_robustness_table_counts_outcomes_over_base_seeds():
     assert parse_seeds("0,2,5") == [0, 2, 5]
 
 
+def test_robustness_marks_rows_made_by_other_code():
+    """A cell whose row other code made (its claim module's verdict fingerprint differs from the
+    checkout's, or it has none) carries a dagger; a row the checkout's code made does not.
+
+    Cannot check: that every file a verdict depends on is in the fingerprint (harness, conftest.py,
+    the module: its docstring lists them)."""
+    from harness.report import verdict_fingerprint
+    from harness.robustness import table
+
+    module = "claims/test_time_to_fit.py"
+    now = verdict_fingerprint(module)
+    mine = row(base_seed=0, module=module)
+    mine["provenance"] = {**mine["provenance"], "code": now}
+    older = row(base_seed=1, module=module)
+    older["provenance"] = {**older["provenance"], "code": "0" * 16}
+    line = next(x for x in table([mine, older, row(base_seed=2)], [0, 1, 2]).splitlines() if "| C2a |" in x)
+    cells = line.split(" | ")[3:6]
+    assert cells == ["holds, 1.4, p 0.0039", "holds, 1.4, p 0.0039 †", "holds, 1.4, p 0.0039 †"]
+    assert len(now) == 16 and now != verdict_fingerprint("claims/test_capacity.py")
+
+
 def _write_rows(args):
     report_dir, base_seed = args
     for i in range(20):
