@@ -422,11 +422,6 @@ def provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
             "git": _git_commit(), "store": "off (--no-cache)" if no_cache else "on"}
 
 
-@functools.cache
-def _verdict_code(module: str) -> str:
-    return report.verdict_fingerprint(module)
-
-
 def _git_commit() -> str | None:
     """HEAD of the checkout, '+dirty' when its code differs from it (reports written by the claims
     themselves do not count); None outside git."""
@@ -501,7 +496,7 @@ def record_verdict(request, claims):
     device, precision, torch, code and git identity)."""
     def record(claim, verdict, *, tier, dataset, role="claim", note="", compute_s=0.0, claim_outcome=None):
         module = request.node.path.relative_to(ROOT).as_posix()
-        prov = {**claims.provenance, "code": _verdict_code(module)}
+        prov = {**claims.provenance, "code": report.verdict_fingerprint(module)}
         first = prov["base_seed"] * SEED_STRIDE
         row = {"claim": claim, "test": request.node.name, "module": module, "role": role, "tier": tier,
                "dataset": dataset,

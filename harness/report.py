@@ -9,6 +9,7 @@ session never overwrites the rows of base seed 0 on the CPU.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -19,14 +20,23 @@ import numpy as np
 from . import _code_only
 
 
+# The harness modules that decide a verdict: what a run computes, the settings and the statistics.
+VERDICT_CODE = ("__init__.py", "core.py", "data.py", "models.py", "train.py", "sharpness.py", "cnn.py", "tiers.py",
+                "stats.py", "decision.py")
+# The others only store, schedule, time or present results (tests/test_report.py checks that every
+# module is in one of the two lists).
+OTHER_CODE = ("store.py", "cluster.py", "plan.py", "bench.py", "report.py", "robustness.py")
+
+
+@functools.cache
 def verdict_fingerprint(module: str) -> str:
-    """Hash of the code that decides a claim module's verdicts: the harness, conftest.py and the module
-    itself (`module`: its path from the repository root, e.g. "claims/test_capacity.py"), like
+    """Hash of the code that decides a claim module's verdicts: VERDICT_CODE, conftest.py and the
+    module itself (`module`: its path from the repository root, e.g. "claims/test_capacity.py"), like
     `code_fingerprint` without docstrings or comments. Every report row records it, so a row made by
     other code than the checkout's can be told apart (harness.robustness marks it) while a
-    documentation edit leaves the rows current."""
+    documentation edit, or one to how results are stored or shown, leaves the rows current."""
     here = Path(__file__).parent
-    files = [*sorted(here.glob("*.py")), here.parent / "conftest.py", here.parent / module]
+    files = [*(here / f for f in VERDICT_CODE), here.parent / "conftest.py", here.parent / module]
     return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
 
 

@@ -87,7 +87,8 @@ def _cell(row: dict) -> str:
 
 def current(row: dict) -> bool:
     """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
-    the harness and conftest.py hash the same (docstrings and comments aside). A row without that
+    conftest.py and the harness modules of report.VERDICT_CODE hash the same (docstrings and comments
+    aside). A row without that
     record, or of a module the checkout lacks, is not current."""
     module, code = row.get("module"), row.get("provenance", {}).get("code")
     return bool(module and code and (ROOT / module).is_file() and verdict_fingerprint(module) == code)
@@ -103,8 +104,9 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
                  "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, not shown, "
                  "contradicted), its effect (named in the effect column) and its p-value at that base seed (seeds "
                  "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
-                 "strict xfail) and `†` one that other code than this checkout's made (its claim module, the harness or "
-                 "conftest.py differ beyond docstrings and comments: run that base seed again). 'controls passed' "
+                 "strict xfail) and `†` one that other code than this checkout's made (its claim module, conftest.py or "
+                 "a harness module that computes runs, settings or statistics differ beyond docstrings and comments: "
+                 "run that base seed again). 'controls passed' "
                  "counts base seeds where the negative control held (it must be 0).", ""]
         for device in sorted({run_of(r)[1] for r in rows}):
             mine = [r for r in rows if run_of(r)[1] == device]

@@ -122,6 +122,18 @@ def test_robustness_marks_rows_made_by_other_code():
     assert len(now) == 16 and now != verdict_fingerprint("claims/test_capacity.py")
 
 
+def test_every_harness_module_is_classified_for_the_verdict_fingerprint():
+    """A harness module is either part of the verdict fingerprint (it decides numbers or verdicts) or
+    listed as one that only stores, schedules, times or presents results: a new module must be placed.
+
+    Cannot check: that a module in OTHER_CODE really leaves every verdict alone."""
+    from pathlib import Path
+
+    modules = {p.name for p in (Path(report.__file__).parent).glob("*.py")}
+    assert modules == set(report.VERDICT_CODE) | set(report.OTHER_CODE)
+    assert not set(report.VERDICT_CODE) & set(report.OTHER_CODE)
+
+
 def _write_rows(args):
     report_dir, base_seed = args
     for i in range(20):
