@@ -31,7 +31,7 @@ training inputs' second-moment matrix E[x x^T] per level: the loss Hessian's fir
 sum of x x^T terms weighted by the layers above, and the paper's Gaussian inputs (i.i.d. pixels with
 the data's mean and standard deviation) lack the pixel correlations of images, so that eigenvalue
 falls as they replace real inputs (27.3, 22.3, 18.3, 16.2 at 0, 1/3, 2/3, 100% in the smoke tier).
-A pilot (seeds 1000-1007, docs/design.md; docs/pilots/c3_structured_noise.py) drew the noise inputs
+A pilot (seeds 1000-1007, docs/design.md; docs/pilots/structured_noise.py) drew the noise inputs
 instead from a Gaussian with the training split's per-pixel mean and covariance, which keeps that
 eigenvalue near the real data's (26.6-28.1): sharpness then rose with the noise share (54.8, 63.3,
 69.0, 75.2; Page's L mean rho 0.95, p 2.6e-9), while with the paper's noise it fell (54.8, 46.7,
