@@ -88,8 +88,7 @@ def _cell(row: dict) -> str:
 def current(row: dict) -> bool:
     """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
     conftest.py and the harness modules of report.VERDICT_CODE hash the same (docstrings and comments
-    aside). A row without that
-    record, or of a module the checkout lacks, is not current."""
+    aside). A row without that record, or of a module the checkout lacks, is not current."""
     module, code = row.get("module"), row.get("provenance", {}).get("code")
     return bool(module and code and (ROOT / module).is_file() and verdict_fingerprint(module) == code)
 

@@ -105,8 +105,8 @@ def test_robustness_marks_rows_made_by_other_code():
     """A cell whose row other code made (its claim module's verdict fingerprint differs from the
     checkout's, or it has none) carries a dagger; a row the checkout's code made does not.
 
-    Cannot check: that every file a verdict depends on is in the fingerprint (harness, conftest.py,
-    the module: its docstring lists them)."""
+    Cannot check: that every file a verdict depends on is in the fingerprint (report.VERDICT_CODE,
+    conftest.py and the module; the next test makes every harness module take a side)."""
     from harness.report import verdict_fingerprint
     from harness.robustness import table
 
