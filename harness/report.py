@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _code_only
+from . import CNN_CODE, MLP_CODE, _code_only
 
 
-# The harness modules that decide a verdict: what a run computes, the settings and the statistics.
-VERDICT_CODE = ("__init__.py", "core.py", "data.py", "models.py", "train.py", "sharpness.py", "cnn.py", "tiers.py",
-                "stats.py", "decision.py")
+# The harness modules that decide a verdict: what a run computes (the training code of either
+# kind), the settings and the statistics.
+VERDICT_CODE = tuple(dict.fromkeys((*MLP_CODE, *CNN_CODE, "tiers.py", "stats.py", "decision.py")))
 # The others only store, schedule, time or present results (tests/test_report.py checks that every
 # module is in one of the two lists).
 OTHER_CODE = ("store.py", "cluster.py", "plan.py", "bench.py", "report.py", "robustness.py")

@@ -105,8 +105,8 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
                  "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
                  "strict xfail) and `†` one that other code than this checkout's made (its claim module, conftest.py or "
                  "a harness module that computes runs, settings or statistics differ beyond docstrings and comments: "
-                 "run that base seed again). 'controls passed' "
-                 "counts base seeds where the negative control held (it must be 0).", ""]
+                 "run that base seed again). 'controls passed' counts base seeds where the negative control held (it "
+                 "must be 0).", ""]
         for device in sorted({run_of(r)[1] for r in rows}):
             mine = [r for r in rows if run_of(r)[1] == device]
             parts += [f"## {device}", "", table(mine, seeds), ""]

@@ -1,4 +1,5 @@
-"""Pilot for claims C3, C2b and C5 (docs/design.md, "Covariance-matched input noise"): do the verdicts
+"""Pilot for claims C3, C2b and C5 (docs/design.md, "Sharpness (C3)": why sharpness falls with the
+paper's input noise, and the same two noise models at the time-to-fit setting): do the verdicts
 on random inputs depend on the paper's noise model, i.i.d. Gaussian pixels without the correlations
 of images?
 
