@@ -131,13 +131,13 @@ def memory(run: RunConfig, ds: Dataset) -> tuple[int, int]:
 def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device = "cpu", *,
                 progress: Progress | None = None, checkpoint: Path | None = None,
                 checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32,
-                fused: bool | None = None) -> list[RunResult]:
+                fused: bool = True) -> list[RunResult]:
     """Train `runs` (all of one `shape()`) as one batched model; one result per run, in order.
 
     With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds and a compatible
-    checkpoint is resumed from, so an interrupted group continues where it stopped. `fused`: the
-    step of `sgd_step_` (default on CUDA, where it also runs as CUDA graphs) instead of autograd
-    and torch.optim.SGD (default on the CPU)."""
+    checkpoint is resumed from, so an interrupted group continues where it stopped. `fused`
+    (default): the step of `sgd_step_`, replayed as CUDA graphs on a GPU; False: autograd and
+    torch.optim.SGD, the same arithmetic (for benchmarks and tests)."""
     if not runs:
         return []
     return train_to_end(Group(runs, ds, device, dtype, fused), progress, checkpoint, checkpoint_every_s)
@@ -154,7 +154,7 @@ class Group:
 
     graph_steps = 10  # fused steps on CUDA run as CUDA graphs of this many steps (0: never graphed)
 
-    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype, fused: bool | None = None):
+    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype, fused: bool = True):
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
@@ -188,7 +188,7 @@ class Group:
         self.seeds = sorted({r.seed for r in runs})
         self.seed_row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # run -> its seed
         self.active = np.arange(M)
-        self.fused = self.device.type == "cuda" if fused is None else fused
+        self.fused = fused
         self._graphs = None  # _GraphedSteps of the current batch (CUDA, fused)
 
     @property
@@ -335,7 +335,9 @@ def sgd_step_(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor, lr: float) ->
     Each layer's weight update is fused into its weight-gradient product (`baddbmm_`: W += -lr a^T g),
     so no gradient tensor is written and read back; a layer's input gradient is taken before its
     update. Against autograd it agrees to rounding (tests/test_train.py, float64); in float32 the
-    last bits differ, so the CPU, whose numbers the committed reports hold, keeps autograd."""
+    last bits differ. The trainer's step on every device: on the 2-core CPU it takes 0.98 ms where
+    autograd takes 2.11 (80 MLPs 2x128 at batch 4, C3's smoke group) and 10.0 ms against 13.3 (65
+    MLPs 2x256 at batch 32, C1's widest)."""
     weights, biases = list(model.weights), list(model.biases)
     inputs, h = [x], x
     for i, (w, b) in enumerate(zip(weights, biases)):

@@ -58,8 +58,8 @@ def initial_weights(runs, ds):
 @pytest.mark.parametrize("fused", [False, True], ids=["autograd", "fused"])
 def test_batched_trainer_matches_one_model_at_a_time(fused):
     """Each model of a batch of 4 (2 seeds x real/randY) follows the same trajectory as nn.Sequential
-    trained alone in float64, with the autograd step (the CPU's) and the fused step (`sgd_step_`,
-    the GPU's). Cannot check: speed, or GPU kernels (test_fused_steps_on_cuda_...)."""
+    trained alone in float64, with the autograd step (benchmarks' reference) and the fused step
+    (`sgd_step_`, the trainer's). Cannot check: speed, or GPU kernels (test_fused_steps_on_cuda_...)."""
     ds = tiny_dataset()
     runs = [tiny_run(seed=s, noise=k, noise_fraction=f, stop_when_fitted=False)
             for s in (3, 4) for k, f in (("none", 0.0), ("randY", 1.0))]
