@@ -209,14 +209,25 @@ def convergence(c: Curves) -> stats.Verdict:
     return dataclasses.replace(v, p_reverse=1.0, outcome=stats.outcome(v.passed, 1.0, ALPHA))
 
 
+RANDX_FAILS = (
+    "not shown at smoke scale (Fashion-MNIST at 14x14, n 2,000, widths 16-256, up to 1,600 epochs, 10,000 validation "
+    "examples, base seed 0, CPU) because 80% Gaussian inputs gain more than real data from the last doubling (128 to "
+    "256 units) in only 3 of 5 seeds (mean gain +0.008 against real data's +0.003; the part needs 5 of 5). The rest "
+    "holds: the width needed grows with input noise (geometric mean 0%: 74, 20%: 64, 40%: 97, 60%: 111, 80%: 169; "
+    "Page's L mean rho 0.75, p 0.001), real data is at its plateau at 256 units (5/5 seeds) and all 125 runs "
+    "converge. Not shown at each of --base-seed 1..4 too (1-3 of 5 seeds gain more; the trend's mean rho 0.40, 0.68, "
+    "0.58, 0.32). With autograd's SGD step instead of the fused one (float32's last bits) it held at base seed 0 "
+    "only, on gains of 0.08-0.33 points")
 RANDY_FAILS = (
     "not shown at smoke scale (Fashion-MNIST at 14x14, n 2,000, widths 16-256, up to 1,600 epochs, 10,000 validation "
-    "examples, base seed 0, CPU) because 11 of 125 runs (all at 16 units, still memorizing random labels: 20% of "
-    "them fitted) are unconverged at 1,600 epochs (91%; the part needs 95%). The rest holds: the width needed grows "
-    "with label noise (geometric mean 0%: 84, 20%: 169, 40%: 223, 60%: 223, 80%: 194; Page's L mean rho 0.54, p "
-    "0.017), real data is at its plateau at 256 units and 80% noise gains more there (5/5 seeds each). At the end "
-    "of training accuracy dips at 32 units for 60-80% noise and recovers (80%: 0.236/0.230/0.259/0.268/0.283)")
-PARAMS = [*tier_params("randX"), *tier_params("randY", expect=("not shown",), smoke_fails=RANDY_FAILS)]
+    "examples, base seed 0, CPU) because 10 of 125 runs (all at 16 units, still memorizing random labels: 20% of "
+    "them fitted) are unconverged at 1,600 epochs (92%; the part needs 95%), and 80% noise gains more than real data "
+    "from 128 to 256 units in 3 of 5 seeds only. The width needed grows with label noise (geometric mean 0%: 74, "
+    "20%: 147, 40%: 223, 60%: 256, 80%: 147; Page's L mean rho 0.54, p 0.013) and real data is at its plateau at 256 "
+    "units (5/5 seeds). At the end of training accuracy at 80% noise dips at 32 units and recovers "
+    "(0.247/0.228/0.258/0.269/0.282). Not shown at each of --base-seed 1..4 too (9-14 runs unconverged)")
+PARAMS = [*tier_params("randX", expect=("not shown",), smoke_fails=RANDX_FAILS),
+          *tier_params("randY", expect=("not shown",), smoke_fails=RANDY_FAILS)]
 
 
 @pytest.mark.parametrize("tier, kind", PARAMS)

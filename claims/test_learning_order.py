@@ -45,11 +45,12 @@ FRACTION = 0.5  # share of the training examples that are noise
 CONDITIONS = ("randY", "randX", "sham")
 TIERS = tier_params()
 RANDX_TIERS = tier_params(expect=("contradicted",), smoke_fails=(
-    "at smoke scale (Fashion-MNIST, base seed 0) Gaussian-noise inputs are memorized before the real "
-    "examples are learned: the noise half reaches 90% training accuracy after 6-10 epochs, the clean half "
-    "after 11-19 (ratio noise/clean 0.57, 0/8 seeds clean first, p 1). Random inputs are nearly orthogonal "
-    "in 784 dimensions and so easy to fit, as C2b shows; the paper's extended version measures the order "
-    "with label noise, which does reproduce (test above)"))
+    "at smoke scale (Fashion-MNIST at 14x14, n 2,000, half of the inputs Gaussian; base seed 0, CPU) the noise "
+    "inputs are memorized before the real examples are learned: the noise half reaches 90% training accuracy "
+    "after 14-18 epochs, the clean half after 22-31 (ratio noise/clean 0.62, 0/8 seeds clean first, p 1, reverse "
+    "p 0.0039; contradicted at each of --base-seed 1..4 too). i.i.d. Gaussian pixels are easy to fit, as C2b shows; "
+    "with Gaussian inputs that keep the data's covariance a pilot saw the clean half first in 8 of 8 seeds (module "
+    "docstring). The paper's extended version measures the order with label noise, which does reproduce (test above)"))
 
 
 @dataclass
