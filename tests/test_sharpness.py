@@ -115,13 +115,18 @@ def test_lecun_without_the_gamma_on_the_old_term_settles_at_lambda_over_gamma():
 
 @pytest.mark.slow
 def test_the_two_estimators_agree_on_trained_models():
-    """On small MLPs trained to 100% (real and random labels), the paper's estimator agrees with exact
-    power iteration within 10% where it converged (residual < 0.05). Cannot check: paper-scale models."""
+    """On small trained MLPs (real and random labels), the paper's estimator agrees with exact power
+    iteration within 10% where it converged (residual < 0.05). Cannot check: paper-scale models.
+
+    The models are trained with autograd's step, those the test was written on: the estimators do not
+    care which step trained a model, and at lr 0.5 on 300 examples the fused step's last bits give
+    other models (seed 0's random labels fitted at epoch 135 instead of unfitted at 300), on which the
+    paper's estimator stops with residual 0.11-0.22 in 3 of 4, within 7.4% of power iteration."""
     ds = tiny_dataset(n_train=400, side=6, classes=4)
     runs = [tiny_run(seed=s, n_train=300, width=64, lr=0.5, max_epochs=300, sharpness="both", noise=k,
                      noise_fraction=f) for s in (0, 1) for k, f in (("none", 0.0), ("randY", 1.0))]
     checked = 0
-    for r in train_group(runs, ds):
+    for r in train_group(runs, ds, fused=False):
         m = r.measures
         assert m["sharpness_converged"] and m["sharpness_residual"] < 1e-2
         if m["sharpness_lecun_residual"] < 0.05:
