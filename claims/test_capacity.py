@@ -70,8 +70,8 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.measures import best_val, converged, final_val
 from harness.tiers import tier_params
-from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
@@ -109,41 +109,6 @@ class Capacity:
     tolerance: float
     curves: dict[str, Curves]
     compute_s: float
-
-
-def best_val(r: RunResult) -> float:
-    return float(np.nanmax(r.history["val_acc"]))
-
-
-def quarter(r: RunResult, q: int) -> np.ndarray:
-    """The validation checks of run `r` in the q-th quarter (0-3) of the epochs it trained."""
-    v = r.history["val_acc"]
-    epochs = np.arange(1, len(v) + 1)
-    checks = v[(epochs > q * len(v) / 4) & (epochs <= (q + 1) * len(v) / 4) & ~np.isnan(v)]
-    if not len(checks):
-        raise ValueError(f"run {r.config} has no validation check in quarter {q + 1} of its {len(v)} epochs: "
-                         "set val_every to at most a quarter of max_epochs")
-    return checks
-
-
-def final_val(r: RunResult) -> float:
-    """Validation accuracy at the end of training: where a fitted run stopped, or for a run that
-    trained to its budget the median of its checks in the last quarter of its epochs (at a constant
-    learning rate an unfitted network hovers, with single checks up to 15 points below its level)."""
-    if r.fitted:
-        v = r.history["val_acc"][-1]
-        if np.isnan(v):
-            raise ValueError(f"run {r.config} has no validation check at its last epoch")
-        return float(v)
-    return float(np.median(quarter(r, 3)))
-
-
-def converged(r: RunResult, tolerance: float) -> bool:
-    """Fitted, or the median of its checks in the last quarter of its epochs is within `tolerance`
-    of the median in the third quarter (it has stopped moving, up or down)."""
-    if r.fitted:
-        return True
-    return bool(abs(np.median(quarter(r, 3)) - np.median(quarter(r, 2))) < tolerance)
 
 
 def capacity(claims, tier: str) -> Capacity:
@@ -257,4 +222,5 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
                    f"{unconverged.sum((0, 1)).tolist()})", convergence(c)),
                   (f"real data at its plateau at {w[-1]} units", plateau),
                   (f"noise {c.levels[-1]:.0%} still gains more than real data at {w[-1]} units", still)],
-           figures={"fig1_capacity.png": lambda path: plot(cap.curves, path, cap.dataset, claims.tier(tier).capacity.run)})
+           figures={"fig1_capacity.png": lambda path: plot(cap.curves, path, cap.dataset,
+                                                           claims.tier(tier).capacity.run)})

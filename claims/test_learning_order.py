@@ -34,8 +34,9 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.core import RunResult
+from harness.measures import first_epoch
 from harness.tiers import tier_params
-from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
@@ -57,18 +58,13 @@ RANDX_TIERS = tier_params(expect=("contradicted",), smoke_fails=(
 class Order:
     tier: str
     dataset: str
-    budget: int
     results: dict[str, list[RunResult]]  # condition -> one result per seed
     compute_s: float
 
     def reach(self, condition: str, subset: str) -> tuple[np.ndarray, np.ndarray]:
         """(first epoch with `subset` accuracy >= THRESHOLD, censored) per seed."""
-        epochs, censored = [], []
-        for r in self.results[condition]:
-            hit = np.flatnonzero(r.history[f"train_acc_{subset}"] >= THRESHOLD)
-            epochs.append(hit[0] + 1 if len(hit) else self.budget)
-            censored.append(len(hit) == 0)
-        return np.array(epochs), np.array(censored)
+        reached = [first_epoch(r.history[f"train_acc_{subset}"], THRESHOLD) for r in self.results[condition]]
+        return np.array([e for e, _ in reached]), np.array([c for _, c in reached])
 
     def clean_first(self, condition: str) -> stats.Verdict:
         (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
@@ -91,7 +87,7 @@ def learning_order(claims, tier: str) -> Order:
         return {c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in seeds]
                 for c in CONDITIONS}
     t = claims.sweep("learning order", tier, PAPER_DATASET, design)
-    return Order(tier, t.dataset, run.max_epochs, t.results, t.compute_s)
+    return Order(tier, t.dataset, t.results, t.compute_s)
 
 
 def figures(o: Order, run) -> dict:

@@ -146,7 +146,8 @@ def plot(s: Sweep, path, run):
         x, y = s.random_fit[curve].mean(0), s.real_val[curve].mean(0)
         line, = ax.plot(x, y, marker="o", label=curve, linestyle="--" if "replicate" in curve else "-")
         for st, a, b in zip(s.strengths[curve][1:], x[1:], y[1:]):
-            ax.annotate(f"{st:g}", (a, b), fontsize=7, color=line.get_color(), xytext=(3, 3), textcoords="offset points")
+            ax.annotate(f"{st:g}", (a, b), fontsize=7, color=line.get_color(), xytext=(3, 3),
+                        textcoords="offset points")
     ax.axvline(LEVEL, color="grey", linewidth=0.8, linestyle=":")
     ax.set(xlabel="training accuracy on random labels (last epoch)",
            ylabel="validation accuracy on real labels (last epoch)")
@@ -217,7 +218,8 @@ def test_dropout_hinders_memorization_best(tier, claims, decide):
             + " | ".join(s.describe(c) for c in s.strengths if "replicate" not in c)
             + ". Both coordinates of a point come from different networks (one per label condition).")
     decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           control_note=f"an independent replicate of the dropout curve against dropout; {s.describe('dropout, replicate')}",
+           control_note="an independent replicate of the dropout curve against dropout; "
+                        f"{s.describe('dropout, replicate')}",
            figures=figs)
 
 

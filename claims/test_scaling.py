@@ -40,8 +40,8 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.core import RunResult
 from harness.tiers import tier_params
-from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
@@ -159,7 +159,8 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
     decide("C2c", more_severe, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            control_note=f"sham levels (the examples of each noise level chosen but left unchanged): {sham}",
            parts=[("claim (slows for real and noise)", slows)],
-           figures={"fig2_time_to_fit.png": lambda path: plot(s.panels, path, s.dataset, claims.tier(tier).scaling.run)})
+           figures={"fig2_time_to_fit.png": lambda path: plot(s.panels, path, s.dataset,
+                                                              claims.tier(tier).scaling.run)})
 
 
 SIZE_TIERS = tier_params(expect=("not shown",), smoke_fails=(

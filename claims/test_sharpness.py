@@ -50,11 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-import torch
 
 from harness import numpy_generator, report, stats
+from harness.core import RunResult
 from harness.tiers import tier_params
-from harness.train import RunConfig, RunResult, prepare
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
@@ -95,14 +94,6 @@ class Sweep:
                 f"lr x eigenvalue / 2 at most {self.lr * self.table(kind).max() / 2:.2f} (1 = the 2/lr cap){inputs}")
 
 
-def input_eigenvalue(run: RunConfig, ds) -> float:
-    """Top eigenvalue of E[x x^T] over `run`'s training inputs (noise included). The loss Hessian's
-    first-layer block is a sum of x x^T terms weighted by the layers above, so this eigenvalue sets
-    part of the sharpness scale: i.i.d. Gaussian inputs lack the pixel correlations of images."""
-    x = prepare(run, ds)[0].double()
-    return float(torch.linalg.eigvalsh(x.T @ x / len(x))[-1])
-
-
 def sweep(claims, tier: str) -> Sweep:
     sh = claims.tier(tier).sharpness
     seeds = claims.seeds(tier, default=sh.seeds)
@@ -113,7 +104,7 @@ def sweep(claims, tier: str) -> Sweep:
                       for f in sh.levels]
                 for col, kind in (("randX", "randX"), ("randY", "randY"), ("control", "sham"))}
     t = claims.sweep("sharpness", tier, PAPER_DATASET, design)
-    inputs = {kind: np.array([[input_eigenvalue(r.config, t.ds) for r in col] for col in cols]).T
+    inputs = {kind: np.array([[r.measures["inputs_top_eigenvalue"] for r in col] for col in cols]).T
               for kind, cols in t.results.items()}
     return Sweep(tier, t.dataset, sh.levels, sh.run.lr, sh.run.target_loss, t.results, t.compute_s, inputs)
 
@@ -135,7 +126,8 @@ def plot(s: Sweep, path, run):
 
 def agreement(s: Sweep) -> str:
     runs = list({id(r): r for k in ("randX", "randY", "control") for col in s.results[k] for r in col}.values())
-    rel = [abs(r.measures["sharpness_lecun"] / r.measures["sharpness"] - 1) for r in runs if "sharpness_lecun" in r.measures]
+    rel = [abs(r.measures["sharpness_lecun"] / r.measures["sharpness"] - 1) for r in runs
+           if "sharpness_lecun" in r.measures]
     if not rel:
         return "the paper's estimator was not run in this tier"
     return (f"the paper's estimator vs power iteration: median relative difference {np.median(rel):.1%}, "

@@ -47,8 +47,8 @@ import numpy as np
 import pytest
 
 from harness import numpy_generator, report, stats
+from harness.core import RunResult
 from harness.tiers import tier_params
-from harness.train import RunResult
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05

@@ -1,22 +1,28 @@
 """Harness for the claims suite of "Deep Nets Don't Learn via Memorization".
 
-Modules: `data` (datasets as whole tensors, subsets, noise), `models` (batched MLP),
-`core` (what both trainers share: results, data order, checkpoints), `train` (batched SGD
-across seeds and conditions), `cnn` (batched CNN with the regularizers of
-claim C4), `sharpness` (top Hessian eigenvalue), `store` (result store), `stats` (decisions),
-`tiers` (smoke/full settings), `report` (tables and figures), `bench` (speed against the
-idiomatic loop: `python -m harness.bench`).
+The data path runs one way, a module each:
+    data (datasets as whole tensors, subsets, noise) -> inputs (a run's subset, noise and model
+    input) -> core (the training-group protocol and its loop, results, checkpoints) with train (the
+    batched MLP trainer; models: the batched MLP) and cnn (the batched CNN of claim C4), told apart
+    by kinds -> measures (end-of-run and per-history measures; sharpness: top Hessian eigenvalue)
+    -> store (finished runs on disk) -> stats (statistics) and decision (a test's outcome) -> rows
+    (the typed report row) -> report (tables, figures) and robustness (verdicts over seed sets).
+Around it: tiers (smoke and full settings), session (what a claim test asks for: datasets, seeds,
+sweeps), plugin (the pytest plugin: options, markers, fixtures), provenance (what made a verdict),
+plan (cost of a tier, dry runs), cluster (training groups as scheduler jobs), bench (speed against
+the idiomatic loop: `python -m harness.bench`).
 """
 import ast
 import hashlib
 from pathlib import Path
 
 # Part of every result-store key: bump it whenever a change alters what a stored run contains.
-HARNESS_VERSION = "1"
+HARNESS_VERSION = "2"  # 2: MLP runs with sharpness also store their inputs' top eigenvalue
 
 
-MLP_CODE = ("__init__.py", "core.py", "data.py", "models.py", "train.py", "sharpness.py")
-CNN_CODE = ("__init__.py", "core.py", "data.py", "cnn.py")  # not train.py: an MLP edit keeps stored CNN runs
+MLP_CODE = ("__init__.py", "core.py", "data.py", "inputs.py", "measures.py", "models.py", "train.py", "sharpness.py")
+# Not train.py, models.py or sharpness.py: an MLP edit keeps stored CNN runs.
+CNN_CODE = ("__init__.py", "core.py", "data.py", "inputs.py", "measures.py", "cnn.py")
 
 
 def code_fingerprint(files: tuple[str, ...] = MLP_CODE) -> str:

@@ -123,7 +123,8 @@ def targets(device) -> None:
         t_auto, t_fused = (epoch_time(runs, ds, device, fused) for fused in (False, True))
         steps = -(-full.n_train // full.batch_size)
         bound = steps * weight_bytes_per_step(runs[0], ds.input_dim, ds.num_classes, models) / bw
-        print(f"{models} MLPs 2x{width}, n {full.n_train}, batch {full.batch_size}: autograd step {t_auto:.2f} s/epoch, "
+        print(f"{models} MLPs 2x{width}, n {full.n_train}, batch {full.batch_size}: autograd step {t_auto:.2f} "
+              "s/epoch, "
               f"fused step {t_fused:.2f} s/epoch ({t_auto / t_fused:.1f}x); target {target:g} s on one H100; bound "
               f"{bound:.2f} s at {bw / 1e9:.0f} GB/s, fused reaches {bound / t_fused:.0%} of it", flush=True)
 
@@ -158,14 +159,14 @@ def sharpness_cost(runs: list[RunConfig], ds: Dataset, device, seconds_per_epoch
     """Seconds of one batched full-gradient pass and one Hessian-vector product over the whole
     training set, against one batched training epoch (what a power-iteration step costs)."""
     from . import torch_generator
+    from .inputs import mlp_training_set
     from .models import BatchedMLP
     from .sharpness import gradient, hvp, mlp_losses
-    from .train import prepare
 
     c = runs[0]
     model = BatchedMLP(len(runs), [ds.input_dim] + [c.width] * c.depth + [ds.num_classes]).to(device)
     model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
-    data = [prepare(r, ds) for r in runs]
+    data = [mlp_training_set(r, ds) for r in runs]
     X = torch.stack([d[0] for d in data]).to(device)  # (M, n, d)
     Y = torch.stack([d[1] for d in data]).to(device)  # (M, n)
     losses = mlp_losses(model, X, Y)

@@ -24,7 +24,8 @@ Strength 0 is exactly the unregularized model (tests/test_cnn.py).
 Training: SGD with momentum 0.9 (extended paper), lr halved every `halve_every` epochs (paper: 10),
 a fixed number of epochs (paper: 50), no augmentation. Inputs are centre-cropped to `crop` (Zhang et
 al. crop CIFAR-10 to 28x28), optionally average-pooled by `downsample` (a smoke-tier saving), and
-standardized with the per-channel mean and std of the training split. Training and validation accuracy are measured in eval mode (no dropout, clean inputs).
+standardized with the per-channel mean and std of the training split. Training and validation
+accuracy are measured in eval mode (no dropout, clean inputs).
 Pairing: seed s has the same subset, initialisation, data order and regularizer noise stream in
 every condition; every random stream comes from (seed, purpose), so a run's numbers do not depend
 on which runs share its batch.
@@ -38,14 +39,16 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import derive_seed, torch_generator
-from .data import Dataset, make_noise, stratified_subset
+from . import derive_seed, measures, torch_generator
 from .core import Progress, RunResult, checkpoint_complete, epoch_order, keep_freed_memory, run_info, train_to_end
+from .data import Dataset
+from .inputs import channel_stats, cnn_training_set, cnn_validation_set
 
 METRICS = ("train_acc", "train_loss", "val_acc")
 REGULARIZERS = ("none", "dropout", "input_dropout", "gaussian", "weight_decay")
@@ -56,6 +59,7 @@ LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 4, 0.001 / 9, 0.75, 1.0  # TF's tf.n
 class CNNConfig:
     """One CNN run: one seed, one label condition, one regularizer strength. Defaults: the paper's
     Fig. 3 right setup (docs/design.md); the batch size is not stated there (128 is Zhang et al.'s)."""
+    kind: ClassVar[str] = "cnn"  # harness.kinds: its trainer, metrics and store-key code
     dataset: str = "cifar10"
     n_train: int = 50_000  # class-stratified subset of the training split
     n_val: int = 10_000  # clean validation examples
@@ -86,7 +90,8 @@ class CNNConfig:
             raise ValueError(f"{self.regularizer} strength={self.strength} is a drop probability: it must be in [0, 1)")
         if self.strength < 0:
             raise ValueError(f"{self.regularizer} strength={self.strength} must not be negative")
-        for name in ("n_train", "n_val", "crop", "downsample", "channels", "halve_every", "batch_size", "epochs", "val_every"):
+        for name in ("n_train", "n_val", "crop", "downsample", "channels", "halve_every", "batch_size", "epochs",
+                     "val_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if not self.dense or min(self.dense) < 1:
@@ -100,6 +105,16 @@ class CNNConfig:
     def shape(self) -> tuple:
         """What runs must share to train in one batch: everything but labels, regularizer and seed."""
         return tuple(v for k, v in self.key().items() if k not in ("labels", "regularizer", "strength", "seed"))
+
+    @property
+    def budget(self) -> int:
+        """The epoch budget."""
+        return self.epochs
+
+    @property
+    def label(self) -> str:
+        """The group's model in words, e.g. 'CNN 8 filters, n 256'."""
+        return f"CNN {self.channels} filters, n {self.n_train}"
 
 
 class BatchedCNN(torch.nn.Module):
@@ -173,52 +188,6 @@ def local_response_norm(h: torch.Tensor) -> torch.Tensor:
     return h / (LRN_BIAS + LRN_ALPHA * window).pow(LRN_BETA)
 
 
-def _centre_crop(x: torch.Tensor, side: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return x[..., top:top + min(side, h), left:left + min(side, w)]
-
-
-def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 images (N, C, H, W) on [0, 1], summed in float64 chunks."""
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    squares = torch.zeros_like(total)
-    for s in range(0, len(x), 5000):
-        chunk = x[s:s + 5000].double() / 255
-        total += chunk.sum((0, 2, 3))
-        squares += chunk.pow(2).sum((0, 2, 3))
-    count = x.shape[0] * x.shape[2] * x.shape[3]
-    mean = total / count
-    return mean.float(), (squares / count - mean ** 2).sqrt().float()
-
-
-def _standardize(x: torch.Tensor, run: CNNConfig, stats) -> torch.Tensor:
-    mean, std = stats
-    x = _centre_crop(x, run.crop).float() / 255
-    x = (x - mean[:, None, None]) / std[:, None, None]
-    return F.avg_pool2d(x, run.downsample) if run.downsample > 1 else x
-
-
-def prepare(run: CNNConfig, ds: Dataset, stats=None):
-    """(x (n, C, H, W) standardized, y (n,), label flip rate) of one run; the same subset as an MLP
-    run of that seed and size."""
-    stats = stats or _channel_stats(ds.train_x)
-    idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
-    x, y = _standardize(ds.train_x[idx], run, stats), ds.train_y[idx]
-    if run.labels == "real":
-        return x, y, 0.0
-    # Labels only: an empty view of x spares make_noise a copy of the images.
-    noisy = make_noise(x[:, :0], y, "randY", 1.0, ds.num_classes, torch_generator(run.seed, "noise", run.n_train, 1.0))
-    return x, noisy.y, noisy.label_flip_rate
-
-
-def validation_set(run: CNNConfig, ds: Dataset, stats=None):
-    """The same clean validation examples for every run of a dataset and size (as the MLP's)."""
-    stats = stats or _channel_stats(ds.train_x)
-    idx = stratified_subset(ds.val_y, run.n_val, torch_generator("validation", run.n_val))
-    return _standardize(ds.val_x[idx], run, stats), ds.val_y[idx]
-
-
 def _generator(device, *parts) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(derive_seed(*parts))
 
@@ -279,6 +248,17 @@ class Regularizers:
             p.grad.add_(p.detach() * lam.view(-1, *[1] * (p.dim() - 1)))
 
 
+def forward_flops(run: CNNConfig, ds: Dataset) -> float:
+    """Multiply-adds x 2 of one example through the two 5x5 convolutions and the dense layers
+    (harness.plan's cost model)."""
+    c_in = ds.train_x.shape[1]
+    side = min(run.crop, ds.train_x.shape[-1]) // run.downsample
+    half, quarter = math.ceil(side / 2), math.ceil(math.ceil(side / 2) / 2)
+    convs = side * side * run.channels * c_in * 25 + half * half * run.channels * run.channels * 25
+    sizes = [run.channels * quarter * quarter, *run.dense, ds.num_classes]
+    return 2 * (convs + sum(a * b for a, b in zip(sizes, sizes[1:])))
+
+
 def memory(run: CNNConfig, ds: Dataset) -> tuple[int, int]:
     """(bytes a group of `run`'s shape needs once, bytes per run) on the device, an upper estimate
     (float32): per run its seed's inputs (shared by the seed's runs), parameters with gradients,
@@ -310,24 +290,26 @@ def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.devi
 
 
 class CNNGroup:
-    """The state of one batched CNN group while it trains: `step` (one epoch of SGD with momentum,
-    or its first `steps` batches), `evaluate` (the epoch's accuracies when due; ends the epoch),
-    `state`/`resume` (a checkpoint's arrays) and `results`."""
+    """The state of one batched CNN group while it trains (harness.core.TrainingGroup): `step` (one
+    epoch of SGD with momentum, or its first `steps` batches), `evaluate` (the epoch's accuracies when
+    due; ends the epoch), `state`/`resume` (a checkpoint's arrays) and `results`."""
 
-    def __init__(self, runs: list[CNNConfig], ds: Dataset, device, dtype):
+    def __init__(self, runs: list[CNNConfig], ds: Dataset, device="cpu", dtype=torch.float32):
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("CNN runs of one group must share everything but labels, regularizer, strength and seed")
+        if c.dataset != ds.name:
+            raise ValueError(f"runs of dataset {c.dataset!r} cannot train on dataset {ds.name!r}")
         keep_freed_memory()  # building and training copy large tensors: reuse memory, do not fault it in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
-        stats = _channel_stats(ds.train_x)
+        stats = channel_stats(ds.train_x)
         self.seeds = sorted({r.seed for r in runs})
-        self.prepared = [prepare(r, ds, stats) for r in runs]
+        self.prepared = [cnn_training_set(r, ds, stats) for r in runs]
         first = {r.seed: m for m, r in reversed(list(enumerate(runs)))}
         self.X = torch.stack([self.prepared[first[s]][0] for s in self.seeds]).to(device, dtype)  # (S, n, C, H, W)
         self.Y = torch.stack([p[1] for p in self.prepared]).to(device)  # (M, n)
-        Xv, Yv = validation_set(c, ds, stats)
+        Xv, Yv = cnn_validation_set(c, ds, stats)
         self.Xv, self.Yv = Xv.to(device, dtype), Yv.to(device)
         self.row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # model -> its seed
         self.model = BatchedCNN(M, self.X.shape[2], self.X.shape[-1], c.channels, c.dense,
@@ -339,10 +321,6 @@ class CNNGroup:
         self.fingerprint = hashlib.sha256(json.dumps([r.key() for r in runs], sort_keys=True).encode()).hexdigest()
         self.models = torch.arange(M, device=device)[:, None]
         self.epoch = 0
-
-    @property
-    def budget(self) -> int:
-        return self.c.epochs
 
     @property
     def done(self) -> bool:
@@ -429,11 +407,9 @@ class CNNGroup:
         for m, r in enumerate(self.runs):
             history = {k: v[m].copy() for k, v in self.hist.items()}
             perfect = np.flatnonzero(history["train_acc"] == 1.0)
-            measures = {"final_train_acc": float(history["train_acc"][-1]),
-                        "best_val_acc": float(np.nanmax(history["val_acc"])),
-                        "final_val_acc": float(history["val_acc"][-1])}
             results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
-                                     self.prepared[m][2], float(norms[m]), wall / M, info, measures))
+                                     self.prepared[m].label_flip_rate, float(norms[m]), wall / M, info,
+                                     measures.final_accuracies(history)))
         return results
 
 

@@ -1,5 +1,8 @@
-"""What the MLP trainer (train.py) and the CNN trainer (cnn.py) share: a run's result, its data
-order, progress reports, atomic writes and the group checkpoint with its disk-space check.
+"""What the MLP trainer (train.py) and the CNN trainer (cnn.py) share: the protocol of a training
+group, the loop that drives one to its end, a run's result, its data order, progress reports,
+atomic writes and the group checkpoint with its disk-space check.
+
+    results = train_to_end(group, progress, checkpoint, checkpoint_every_s)   # any TrainingGroup
 
     path = store / f"{group}.ckpt.npz"
     reserve_checkpoint(path, nbytes)                       # before training: a clear error if the disk is short
@@ -23,7 +26,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager, Protocol
 
 import numpy as np
 import torch
@@ -33,9 +36,35 @@ from . import torch_generator
 Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_fitted, n_models, elapsed_s)
 
 
+class TrainingGroup(Protocol):
+    """Runs of one shape training as one batched model: what `train_to_end` and `epoch_seconds`
+    drive. Implemented by train.Group (MLPs) and cnn.CNNGroup (CNNs)."""
+    runs: list  # run configs, one per model
+    c: object  # the first run's config: the group's shared settings
+    device: torch.device
+    fingerprint: str  # the group's identity for resuming from a checkpoint
+    epoch: int  # epochs trained so far
+    evaluation_share: float  # share of the epochs that run an evaluation pass
+
+    @property
+    def done(self) -> bool: ...  # the budget is spent (or every run has stopped)
+
+    @property
+    def fitted(self) -> int: ...  # runs at their target so far (for progress)
+
+    def precision(self) -> ContextManager: ...  # the numeric settings the loop runs under
+    def checkpoint_bytes(self) -> int: ...
+    def state(self) -> dict[str, np.ndarray]: ...  # a checkpoint's arrays
+    def resume(self, state: dict | None) -> float: ...  # continue from a checkpoint; its training seconds
+    def step(self, steps: int | None = None) -> None: ...  # one epoch of SGD (its first `steps` batches)
+    def evaluate(self, force: bool = False) -> None: ...  # the epoch's measurements; ends the epoch
+    def finish(self) -> None: ...  # end-of-run measures, after the last epoch
+    def results(self, wall: float) -> list: ...  # a RunResult per run
+
+
 @dataclass
 class RunResult:
-    config: object  # RunConfig or CNNConfig
+    config: object  # a run config: train.RunConfig or cnn.CNNConfig
     history: dict[str, np.ndarray]  # metric -> (epochs_run,) float64
     fitted: bool
     epochs_to_fit: int  # first epoch (1-based) at 100% train accuracy (target_loss); the budget if censored
@@ -131,7 +160,8 @@ def keep_freed_memory() -> bool:
     unmaps it on free, so every training step's large activations and gradients page-fault in
     again, zero-filled by the kernel. Measured on 2 CPU cores, before and after: 8 steps of the
     smoke tier's 432 CNNs 4.4 and 2.9 s (2.5 s of the 4.4 in the kernel); the smoke tier's claims
-    1,382 and 973 s (about 90 s of it from the sharpness estimators' shrinking batch); C4's peak memory 2.6 and 3.0 GB. The arithmetic, and so every number, is
+    1,382 and 973 s (about 90 s of it from the sharpness estimators' shrinking batch); C4's peak
+    memory 2.6 and 3.0 GB. The arithmetic, and so every number, is
     unchanged. With mmap off and the trim threshold at 2 GiB the heap reuses freed blocks and keeps
     up to 2 GiB of free memory at its top. Building a group's inputs gains the same way: 20
     full-size runs (n = 50,000) took 11 s to build on 2 cores, 6 s with this. Called where a group
@@ -144,8 +174,9 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def train_to_end(group, progress: Progress | None, checkpoint: Path | None, checkpoint_every_s: float) -> list:
-    """Train a group (train.Group or cnn.CNNGroup) to the end of its budget and return its results.
+def train_to_end(group: TrainingGroup, progress: Progress | None, checkpoint: Path | None,
+                 checkpoint_every_s: float = 300.0) -> list[RunResult]:
+    """Train a group to the end of its budget and return its results.
     With `checkpoint`: resume from a compatible one, save one every `checkpoint_every_s` seconds (at
     an epoch's end, while epochs remain) and delete it at the end. The loop runs under the group's
     `precision()`; `finish()` (e.g. sharpness) runs after it and counts in the training seconds."""
@@ -160,7 +191,7 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
             group.evaluate()
             elapsed = prior_s + time.perf_counter() - t0
             if progress is not None:
-                progress(group.epoch, group.budget, group.fitted, len(group.runs), elapsed)
+                progress(group.epoch, group.c.budget, group.fitted, len(group.runs), elapsed)
             if checkpoint is not None and not group.done and time.perf_counter() - last_save >= checkpoint_every_s:
                 save_checkpoint(checkpoint, group.fingerprint, group.epoch, elapsed, group.state())
                 last_save = time.perf_counter()
@@ -171,8 +202,8 @@ def train_to_end(group, progress: Progress | None, checkpoint: Path | None, chec
     return results
 
 
-def epoch_seconds(group, steps: int) -> float:
-    """Seconds one epoch of a training group (train.Group or cnn.CNNGroup) takes on its device, from a
+def epoch_seconds(group: TrainingGroup, steps: int) -> float:
+    """Seconds one epoch of a training group takes on its device, from a
     call of `steps` SGD steps and a longer one (the faster of two of each under half a second),
     timed after an untimed call (CUDA, cuBLAS and the MLP trainer's CUDA graphs warm up). Their
     difference is the extra steps' own cost, the rest what a call costs once (the epoch's data

@@ -198,7 +198,8 @@ def _load_cifar10(s: Spec, roots: list[Path], download: bool) -> Dataset:
         raise DataError(f"cifar10: cannot load from {root} ({e}). To fix: {s.fix}.") from e
     (tx, ty), (vx, vy) = [(torch.from_numpy(p.data).permute(0, 3, 1, 2).contiguous(),
                            torch.tensor(p.targets, dtype=torch.int64)) for p in parts]
-    return Dataset("cifar10", tx, ty, vx, vy, 10, source=str(root), fingerprint=_fingerprint({"cifar10": "torchvision-md5"}))
+    return Dataset("cifar10", tx, ty, vx, vy, 10, source=str(root),
+                   fingerprint=_fingerprint({"cifar10": "torchvision-md5"}))
 
 
 def _fingerprint(md5: dict[str, str]) -> str:

@@ -3,9 +3,9 @@
     store = Store(Path(".claims-store"))
     results = store.get_or_train(runs, ds, device="cpu")   # trains only what is missing
 
-Two kinds of run share the store: MLP runs (`RunConfig`, trained by `train.train_group`) and CNN
-runs (`CNNConfig`, `cnn.train_cnn_group`); both come back as `RunResult`. Keys also hash the code of
-the modules that decide what a run computes (`code_fingerprint`), each kind over its own modules.
+Two kinds of run share the store (harness.kinds): MLP runs (`train.RunConfig`) and CNN runs
+(`cnn.CNNConfig`); both come back as `RunResult`. Keys also hash the code of the modules that
+decide what a run computes (`code_fingerprint`), each kind over its own modules.
 One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
 npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
 rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
@@ -26,27 +26,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import CNN_CODE, HARNESS_VERSION, cnn, code_fingerprint
-from .cnn import CNNConfig, train_cnn_group
+from . import HARNESS_VERSION, code_fingerprint
+from .core import Progress, RunResult, atomic_write, train_to_end
 from .data import Dataset
-from .core import Progress, RunResult, atomic_write
-from .train import METRICS, RunConfig, train_group
-from .train import memory as train_memory
+from .kinds import KINDS, Config, kind_of
 
-Config = RunConfig | CNNConfig
-
-_CODE = code_fingerprint()
-_CNN_CODE = code_fingerprint(CNN_CODE)
+_CODE = {name: code_fingerprint(kind.code) for name, kind in KINDS.items()}
 
 
 def _code(run: Config) -> str:
-    return _CNN_CODE if isinstance(run, CNNConfig) else _CODE
+    return _CODE[run.kind]
 
 
 def run_key(run: Config, ds: Dataset) -> str:
-    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(run)}
-    if isinstance(run, CNNConfig):  # MLP keys stay exactly as they were before CNN runs existed
-        ident["model"] = "cnn"
+    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(run),
+             "model": run.kind}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -74,7 +68,7 @@ class Store:
             if hashlib.sha256(blob).hexdigest() != meta["npz_sha256"]:
                 raise ValueError("history file does not match its recorded hash")
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                history = {m: z[m] for m in (cnn.METRICS if isinstance(run, CNNConfig) else METRICS)}
+                history = {m: z[m] for m in kind_of(run).metrics}
             if type(run)(**meta["config"]) != run:
                 raise ValueError("stored config differs from the requested one")
             return RunResult(run, history, meta["fitted"], meta["epochs_to_fit"], meta["label_flip_rate"],
@@ -88,10 +82,11 @@ class Store:
         buf = io.BytesIO()
         np.savez(buf, **result.history)
         blob = buf.getvalue()
-        meta = {"config": result.config.key(), "dataset": ds.name, "dataset_fingerprint": ds.fingerprint,
-                "harness": HARNESS_VERSION, "code": _code(result.config), "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
-                "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm,
-                "wall_s": result.wall_s, "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
+        meta = {"config": result.config.key(), "kind": result.config.kind, "dataset": ds.name,
+                "dataset_fingerprint": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(result.config),
+                "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
+                "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm, "wall_s": result.wall_s,
+                "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
         atomic_write(self.root / f"{key}.npz", blob)
         atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
@@ -123,9 +118,9 @@ class Store:
                 missing = [r for r in group if r not in results]
                 parts = self.sub_batches(missing, ds, device) if missing else []
                 for part in parts:
-                    trainer = train_cnn_group if isinstance(part[0], CNNConfig) else train_group
                     name = group_key if len(parts) == 1 else _group_key(part, ds)
-                    for res in trainer(part, ds, device, progress=progress, checkpoint=self.root / f"{name}.ckpt.npz"):
+                    group = kind_of(part[0]).group(part, ds, device)
+                    for res in train_to_end(group, progress, self.root / f"{name}.ckpt.npz"):
                         self.save(res, ds)
                         results[res.config] = res
         return [results[r] for r in runs]
@@ -138,7 +133,7 @@ class Store:
             budget = int(0.9 * torch.cuda.mem_get_info(torch.device(device))[0])
         if budget is None:
             return [group]
-        once, per_run = (cnn.memory if isinstance(group[0], CNNConfig) else train_memory)(group[0], ds)
+        once, per_run = kind_of(group[0]).memory(group[0], ds)
         fits = (budget - once) // per_run
         if fits < 1:
             raise MemoryBudgetError(
@@ -166,5 +161,5 @@ def by_shape(runs: list[Config]) -> list[list[Config]]:
     """`runs` (without repeats) in groups that can train as one batch: one per kind and shape, in order."""
     groups: dict[tuple, list[Config]] = {}
     for r in dict.fromkeys(runs):
-        groups.setdefault((type(r).__name__, r.shape()), []).append(r)
+        groups.setdefault((r.kind, r.shape()), []).append(r)
     return list(groups.values())

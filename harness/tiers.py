@@ -25,7 +25,6 @@ import pytest
 from .cnn import CNNConfig
 from .train import RunConfig
 
-
 FAILURES = ("not shown", "contradicted")
 
 
@@ -142,7 +141,8 @@ TIERS = {
         # regularization random labels then reach 98-100% training accuracy after 50 epochs (pilot of 3
         # seeds, then 8 of 8 seeds at base seed 0). The full tier's five strengths per regularizer, over the
         # paper's ranges. Validation on 5,000 examples at the last epoch only. 8 seeds (see above): 432
-        # CNNs in one batch, 27 curve points (21, and the dropout replicate's 6 on other seeds) x 2 label conditions x 8 seeds.
+        # CNNs in one batch, 27 curve points (21, and the dropout replicate's 6 on other seeds) x 2 label
+        # conditions x 8 seeds.
         regularization=Regularization(
             CNNConfig(n_train=256, n_val=5000, channels=8, dense=(384, 192), downsample=2, lr=0.05, halve_every=20,
                       batch_size=32, epochs=50, val_every=50),

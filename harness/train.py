@@ -8,8 +8,10 @@
 Pairing: seed s gets the same training subset, initialisation and data order in every condition;
 the noise examples of a (seed, fraction) are the same for randX and randY. Every random stream is
 derived from (seed, purpose), so results do not depend on which other runs share the batch.
-The loop is `train_group`; a group's state and its steps are `Group` (step, evaluate, state, resume,
-finish, results). Each epoch ends with a full pass over the training set, and over the validation set every
+`Group` is the MLP's training group (harness.core.TrainingGroup: step, evaluate, state, resume,
+finish, results); `train_group` drives one to its end. Its inputs come from harness.inputs, its
+end-of-run measures (sharpness) from harness.measures. Each epoch ends with a full pass over the
+training set, and over the validation set every
 `val_every` epochs and at the epoch where a run ends; a run is fitted at the first epoch with 100%
 training accuracy (or, with `target_loss`, with training loss at most that), and a run never fitted
 within `max_epochs` is right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
@@ -21,16 +23,25 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import torch_generator
-from .core import (Progress, RunResult, checkpoint_complete, epoch_order, keep_freed_memory, run_info, tf32_matmuls,
-                   train_to_end)
-from .data import (NOISE_KINDS, Dataset, flat_inputs, input_stats, make_noise, nested_noise, nested_order,
-                   stratified_subset)
+from . import measures, torch_generator
+from .core import (
+    Progress,
+    RunResult,
+    checkpoint_complete,
+    epoch_order,
+    keep_freed_memory,
+    run_info,
+    tf32_matmuls,
+    train_to_end,
+)
+from .data import NOISE_KINDS, Dataset, flat_inputs
+from .inputs import mlp_training_set, mlp_validation_set
 from .models import BatchedMLP
 
 METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val_acc")
@@ -39,6 +50,7 @@ METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val
 @dataclass(frozen=True)
 class RunConfig:
     """One model: one seed, one condition. Defaults are the paper's MLP setup (docs/design.md)."""
+    kind: ClassVar[str] = "mlp"  # harness.kinds: its trainer, metrics and store-key code
     dataset: str = "mnist"
     n_train: int = 50_000  # examples, class-stratified subset of the 50,000 training split
     n_val: int = 10_000  # clean validation examples, stratified subset of the 10,000 split
@@ -81,35 +93,22 @@ class RunConfig:
         """What runs must share to train in one batch: everything but condition and seed."""
         return tuple(v for k, v in self.key().items() if k not in ("noise", "noise_fraction", "seed"))
 
+    @property
+    def budget(self) -> int:
+        """The epoch budget."""
+        return self.max_epochs
 
-def prepare(run: RunConfig, ds: Dataset, clean: dict | None = None):
-    """(x (n, d) float32 in [0, 1], y (n,), is_noise (n,), label flip rate) of one run. `clean`: a
-    dict that keeps each subset's clean inputs for the next run of the same seed (a group's
-    conditions share them; the noise never writes into them)."""
-    clean = {} if clean is None else clean
-    key = (run.seed, run.nested, run.n_train, run.pool)
-    if key not in clean:
-        if run.nested:
-            if run.n_train > len(ds.train_y):
-                raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
-            idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
-        else:
-            idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
-        clean[key] = idx, flat_inputs(ds.train_x[idx], run.pool)
-    idx, x = clean[key]
-    y = ds.train_y[idx]
-    if run.nested:
-        noisy = nested_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, run.seed, input_stats(ds, run.pool))
-    else:
-        g = torch_generator(run.seed, "noise", run.n_train, run.noise_fraction)
-        noisy = make_noise(x, y, run.noise, run.noise_fraction, ds.num_classes, g)
-    return noisy.x, noisy.y, noisy.is_noise, noisy.label_flip_rate
+    @property
+    def label(self) -> str:
+        """The group's model in words, e.g. 'MLP 2x256, n 2000'."""
+        return f"MLP {self.depth}x{self.width}, n {self.n_train}"
 
 
-def validation_set(ds: Dataset, n_val: int, pool: int = 1):
-    """The same clean validation examples for every run of a dataset and size."""
-    idx = stratified_subset(ds.val_y, n_val, torch_generator("validation", n_val))
-    return flat_inputs(ds.val_x[idx], pool), ds.val_y[idx]
+def forward_flops(run: RunConfig, ds: Dataset) -> float:
+    """Multiply-adds x 2 of one example through the MLP (harness.plan's cost model)."""
+    d = flat_inputs(ds.train_x[:1], run.pool).shape[1]
+    sizes = [d] + [run.width] * run.depth + [ds.num_classes]
+    return 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
 def memory(run: RunConfig, ds: Dataset) -> tuple[int, int]:
@@ -154,10 +153,12 @@ class Group:
 
     graph_steps = 10  # fused steps on CUDA run as CUDA graphs of this many steps (0: never graphed)
 
-    def __init__(self, runs: list[RunConfig], ds: Dataset, device, dtype, fused: bool = True):
+    def __init__(self, runs: list[RunConfig], ds: Dataset, device="cpu", dtype=torch.float32, fused: bool = True):
         c = self.c = runs[0]
         if any(r.shape() != c.shape() for r in runs):
             raise ValueError("runs of one group must share everything but noise, noise_fraction and seed")
+        if c.dataset != ds.name:
+            raise ValueError(f"runs of dataset {c.dataset!r} cannot train on dataset {ds.name!r}")
         keep_freed_memory()  # building and training copy large tensors: reuse memory, do not fault it in afresh
         self.runs, self.device, self.dtype = runs, torch.device(device), dtype
         device, M = self.device, len(runs)
@@ -165,7 +166,7 @@ class Group:
         # group of 65 runs at n = 50,000 would otherwise hold its 10 GB of inputs twice there.
         self.X, labels, noise, self.flip_rate, clean = None, [], [], [], {}
         for m, r in enumerate(runs):
-            x, y, is_noise, flip = prepare(r, ds, clean)
+            x, y, is_noise, flip = mlp_training_set(r, ds, clean)
             if self.X is None:
                 self.X = torch.empty((M, *x.shape), device=device, dtype=dtype)  # (M, n, d)
             self.X[m] = x
@@ -174,7 +175,7 @@ class Group:
             self.flip_rate.append(flip)
         self.Y = torch.stack(labels).to(device)  # (M, n)
         self.noise = torch.stack(noise).to(device)  # (M, n) bool
-        Xv, self.Yv = (t.to(device) for t in validation_set(ds, c.n_val, c.pool))
+        Xv, self.Yv = (t.to(device) for t in mlp_validation_set(ds, c.n_val, c.pool))
         self.Xv = Xv.to(dtype)  # (n_val, d)
         self.sizes = [self.X.shape[-1]] + [c.width] * c.depth + [ds.num_classes]
         self.model = BatchedMLP(M, self.sizes).to(device, dtype)
@@ -190,10 +191,6 @@ class Group:
         self.active = np.arange(M)
         self.fused = fused
         self._graphs = None  # _GraphedSteps of the current batch (CUDA, fused)
-
-    @property
-    def budget(self) -> int:
-        return self.c.max_epochs
 
     @property
     def done(self) -> bool:
@@ -298,20 +295,11 @@ class Group:
             self.model = _subset(self.model, np.flatnonzero(~ends), self.sizes)
 
     def finish(self) -> None:
-        """Freeze the runs that trained to the end, then measure sharpness where the configs ask."""
+        """Freeze the runs that trained to the end, then take the end-of-run measures their configs
+        ask for (harness.measures.MLP_HOOKS: sharpness and the inputs' spectrum)."""
         self._graphs = None  # the steps' CUDA graph and its memory are done with
         _store_rows(self.snapshot, self.model, self.active, np.ones(len(self.active), bool))
-        self.measures = [{} for _ in self.runs]
-        sharp = [m for m, r in enumerate(self.runs) if r.sharpness != "none"]
-        if sharp:
-            from .sharpness import measure
-
-            idx = torch.tensor(sharp, device=self.device)
-            for m, values in zip(sharp, measure(BatchedMLP(len(sharp), self.sizes).to(self.device, self.dtype),
-                                                [s[idx] for s in self.snapshot], self.X[idx], self.Y[idx],
-                                                [torch_generator(self.runs[m].seed, "sharpness") for m in sharp],
-                                                lecun=self.c.sharpness == "both")):
-                self.measures[m] = values
+        self.measures = measures.end_of_run(self, measures.MLP_HOOKS)
 
     def results(self, wall: float) -> list[RunResult]:
         """One result per run, after `finish`; `wall`: the group's training seconds in all."""

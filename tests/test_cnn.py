@@ -126,14 +126,13 @@ def test_store_round_trips_cnn_runs_beside_mlp_runs(tmp_path, monkeypatch):
     """CNN and MLP runs asked for together train in separate groups, come back identical without
     training, and never share a key."""
     ds, log = tiny_images(), []
-    for name in ("train_group", "train_cnn_group"):
-        real = getattr(store_mod, name)
-        monkeypatch.setattr(store_mod, name, lambda runs, *a, _real=real, _name=name, **k: log.append(
-            (_name, len(runs))) or _real(runs, *a, **k))
+    real = store_mod.train_to_end
+    monkeypatch.setattr(store_mod, "train_to_end", lambda group, *a, **k: log.append(
+        (type(group).__name__, len(group.runs))) or real(group, *a, **k))
     runs = [tiny_cnn(seed=s, labels="random", regularizer="dropout", strength=0.2) for s in (0, 1)] + [tiny_run()]
     first = Store(tmp_path).get_or_train(runs, ds)
     second = Store(tmp_path).get_or_train(runs, ds)
-    assert sorted(log) == [("train_cnn_group", 2), ("train_group", 1)]
+    assert sorted(log) == [("CNNGroup", 2), ("Group", 1)]
     for a, b in zip(first, second):
         assert type(a.config) is type(b.config) and a.measures == b.measures
         for k in a.history:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from claims import (test_capacity as c1, test_learning_order as c5, test_regularization as c4,
-                    test_scaling as c2c, test_sharpness as c3, test_time_to_fit as c0)
-from harness.train import RunResult
+from claims import test_capacity as c1
+from claims import test_learning_order as c5
+from claims import test_regularization as c4
+from claims import test_scaling as c2c
+from claims import test_sharpness as c3
+from claims import test_time_to_fit as c0
+from harness import measures
+from harness.core import RunResult
 from tests.helpers import tiny_run
 
 SEEDS = 8
@@ -56,7 +61,7 @@ def test_c5_control_fires_when_the_sham_half_is_fitted_later():
         ramp = np.linspace(0.5, 1.0, 30)
         history = {"train_acc_clean": ramp, "train_acc_noise": np.concatenate([np.full(lag, 0.5), ramp])[:30],
                    "val_acc": ramp}
-        return c5.Order("smoke", "x", 30, {"sham": [result(history=history) for _ in range(SEEDS)]}, 0.0)
+        return c5.Order("smoke", "x", {"sham": [result(history=history) for _ in range(SEEDS)]}, 0.0)
     assert order(10).clean_first("sham").passed
     assert not order(0).clean_first("sham").passed
 
@@ -138,15 +143,16 @@ def test_c1_a_run_still_moving_at_the_budget_is_unconverged():
     nan = float("nan")
     first, second = [0.4, nan, 0.5], [nan, nan, 0.6]
     dip = run(first, second, [0.6, 0.59, 0.605], [0.6, 0.45, 0.6])  # one low check in the last quarter
-    assert c1.converged(dip, 0.01) and c1.final_val(dip) == 0.6
-    assert not c1.converged(run(first, second, [0.6, 0.6, 0.6], [0.58, 0.57, 0.58]), 0.01)  # falling: memorizing
-    assert not c1.converged(run(first, second, [0.6, 0.6, 0.6], [0.62, 0.62, 0.63]), 0.01)
-    assert c1.converged(run([0.5, 0.3], fitted=True), 0.01)
-    assert c1.final_val(run([0.5, 0.3], fitted=True)) == 0.3
+    assert measures.converged(dip, 0.01) and measures.final_val(dip) == 0.6
+    assert not measures.converged(run(first, second, [0.6, 0.6, 0.6], [0.58, 0.57, 0.58]), 0.01)  # falling: memorizing
+    assert not measures.converged(run(first, second, [0.6, 0.6, 0.6], [0.62, 0.62, 0.63]), 0.01)
+    assert measures.converged(run([0.5, 0.3], fitted=True), 0.01)
+    assert measures.final_val(run([0.5, 0.3], fitted=True)) == 0.3
     with pytest.raises(ValueError, match="val_every"):
-        c1.final_val(run(first, second, [0.6, 0.6, 0.6], [0.6, nan, nan], [nan, nan, nan]))  # none in the last quarter
+        # none in the last quarter
+        measures.final_val(run(first, second, [0.6, 0.6, 0.6], [0.6, nan, nan], [nan, nan, nan]))
     with pytest.raises(ValueError, match="val_every"):
-        c1.converged(run(first, second, [nan, nan, nan], [0.6, 0.6, 0.6]), 0.01)  # none in the third
+        measures.converged(run(first, second, [nan, nan, nan], [0.6, 0.6, 0.6]), 0.01)  # none in the third
 
 
 def test_c4_weak_form_misses_a_regularizer_without_a_differential_effect():

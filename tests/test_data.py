@@ -305,7 +305,9 @@ def noise_cases(draw):
     x = torch.rand((n, d), generator=g)  # (n, d) in [0, 1), like the harness' pixels
     y = torch.randint(k, (n,), generator=g)
     stats = draw(st.sampled_from([None, (0.5, 0.25)])) if n * d >= 2 else (0.5, 0.25)  # x.std() needs 2 values
-    return x, y, draw(st.sampled_from(data.NOISE_KINDS)), draw(st.floats(0, 1)), k, draw(st.integers(0, 2**63 - 1)), stats
+    kind, fraction = draw(st.sampled_from(data.NOISE_KINDS)), draw(st.floats(0, 1))
+    seed = draw(st.integers(0, 2**63 - 1))
+    return x, y, kind, fraction, k, seed, stats
 
 
 @FAST

@@ -20,12 +20,15 @@ import torch
 
 import harness.store as store_mod
 import harness.train as train_mod
-from harness import stats as S
 from harness import cnn
+from harness import stats as S
 from harness.cnn import CNNConfig
-from harness.data import Dataset, make_noise, stratified_subset
+from harness.core import RunResult
+from harness.data import Dataset
+from harness.inputs import mlp_training_set as prepare
+from harness.inputs import mlp_validation_set as validation_set
 from harness.store import Store, run_key
-from harness.train import METRICS, RunResult, prepare, train_group, validation_set
+from harness.train import METRICS, train_group
 from tests.helpers import tiny_dataset, tiny_run
 
 ALPHA = 0.05
@@ -234,11 +237,11 @@ def test_the_store_key_covers_the_dataset_fingerprint_harness_version_and_code(m
         m.setattr(store_mod, "HARNESS_VERSION", "another")
         assert run_key(mlp, ds) != before[0] and run_key(cnn_run, ds) != before[1]
     with monkeypatch.context() as m:
-        m.setattr(store_mod, "_CODE", "another")
-        assert run_key(mlp, ds) != before[0]
+        m.setitem(store_mod._CODE, "mlp", "another")
+        assert run_key(mlp, ds) != before[0] and run_key(cnn_run, ds) == before[1]
     with monkeypatch.context() as m:
-        m.setattr(store_mod, "_CNN_CODE", "another")
-        assert run_key(cnn_run, ds) != before[1]
+        m.setitem(store_mod._CODE, "cnn", "another")
+        assert run_key(cnn_run, ds) != before[1] and run_key(mlp, ds) == before[0]
 
 
 def synthetic_result(config, metrics, fitted=False, epochs_to_fit=7) -> RunResult:

@@ -93,8 +93,8 @@ def test_both_estimators_match_the_least_squares_closed_form():
 
 
 def test_lecun_without_the_gamma_on_the_old_term_settles_at_lambda_over_gamma():
-    """The pitfall in docs/design.md (sharpness): psi <- psi + (g/a)[...] (printed formula) grows to lambda/gamma, not lambda;
-    our update keeps (1 - gamma) and does not. Cannot check: other misprints."""
+    """The pitfall in docs/design.md (sharpness): psi <- psi + (g/a)[...] (printed formula) grows to
+    lambda/gamma, not lambda; our update keeps (1 - gamma) and does not. Cannot check: other misprints."""
     X = torch.eye(3, dtype=torch.float64)[None] * torch.tensor([3.0, 1.0, 0.5], dtype=torch.float64).sqrt()
     H_top, gamma, a = 2 / 3 * 3.0, 0.05, 0.01
     grad = lambda w: 2 / 3 * (X[0].T @ (X[0] @ w))  # noqa: E731  (least squares, y = 0)
@@ -104,7 +104,8 @@ def test_lecun_without_the_gamma_on_the_old_term_settles_at_lambda_over_gamma():
     assert psi.norm().item() == pytest.approx(H_top, rel=1e-6)
     misprint = torch.ones(3, dtype=torch.float64)
     for _ in range(1000):
-        misprint = misprint + (gamma / a) * (grad(a * misprint / misprint.norm()) - grad(torch.zeros(3, dtype=torch.float64)))
+        step = grad(a * misprint / misprint.norm()) - grad(torch.zeros(3, dtype=torch.float64))
+        misprint = misprint + (gamma / a) * step
     assert misprint.norm().item() > 10 * H_top  # it grows without bound instead of settling at lambda
     def losses(rows):
         return [lambda ps: (torch.einsum("mnd,md->mn", X[rows], ps[0]) ** 2).mean(1)]

@@ -11,7 +11,6 @@ counting). (3) Bad input raises ValueError. Known defects, when there are any, a
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 import math
 from fractions import Fraction
@@ -210,7 +209,10 @@ def test_share_test_p_value_lies_in_unit_interval(successes, null_share):
     assert v.interval[0] <= v.effect <= v.interval[1]
 
 
-def matrices(elements=st.integers(-20, 20)):
+SMALL_INTEGERS = st.integers(-20, 20)
+
+
+def matrices(elements=SMALL_INTEGERS):
     """(seeds, settings) integer matrices, 2..6 x 3..5 (ties included)."""
     shapes = st.tuples(st.integers(2, 6), st.integers(3, 5))
     return shapes.flatmap(lambda shape: hnp.arrays(np.int64, shape, elements=elements))

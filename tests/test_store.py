@@ -18,13 +18,13 @@ ROOT = Path(__file__).parent.parent
 
 
 def counting(monkeypatch, log):
-    """Patch the store's trainer so each call appends the number of runs it trains to `log`."""
-    real = store_mod.train_group
+    """Patch the store's training loop so each call appends the number of runs it trains to `log`."""
+    real = store_mod.train_to_end
 
-    def spy(runs, *args, **kwargs):
-        log.append(len(runs))
-        return real(runs, *args, **kwargs)
-    monkeypatch.setattr(store_mod, "train_group", spy)
+    def spy(group, *args, **kwargs):
+        log.append(len(group.runs))
+        return real(group, *args, **kwargs)
+    monkeypatch.setattr(store_mod, "train_to_end", spy)
 
 
 def test_stored_runs_come_back_identical_without_training(tmp_path, monkeypatch):
@@ -87,13 +87,13 @@ def test_corrupt_entries_are_detected_and_retrained(tmp_path, monkeypatch, damag
 def _worker(root, log_path, seeds):
     import harness.store as sm
 
-    real = sm.train_group
+    real = sm.train_to_end
 
-    def spy(runs, *args, **kwargs):
+    def spy(group, *args, **kwargs):
         with open(log_path, "a") as f:
-            f.write(f"{len(runs)}\n")
-        return real(runs, *args, **kwargs)
-    sm.train_group = spy
+            f.write(f"{len(group.runs)}\n")
+        return real(group, *args, **kwargs)
+    sm.train_to_end = spy
     res = Store(root).get_or_train([tiny_run(seed=s, max_epochs=20) for s in seeds], tiny_dataset())
     return [r.history["train_acc"].tolist() for r in res]
 
@@ -142,7 +142,7 @@ def test_a_group_over_the_memory_budget_trains_in_sub_batches_with_the_same_numb
     ds, log = tiny_dataset(), []
     counting(monkeypatch, log)
     runs = [tiny_run(seed=s, noise="randY", noise_fraction=0.5) for s in range(5)]
-    once, per_run = store_mod.train_memory(runs[0], ds)
+    once, per_run = store_mod.kind_of(runs[0]).memory(runs[0], ds)
     split = Store(tmp_path / "split", memory_budget=once + 2 * per_run).get_or_train(runs, ds)
     assert log == [2, 2, 1]
     whole = Store(tmp_path / "whole").get_or_train(runs, ds)

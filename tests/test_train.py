@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.core import keep_freed_memory
-from harness.train import RunConfig, epoch_order, prepare, train_group, validation_set
+from harness.inputs import mlp_training_set as prepare
+from harness.inputs import mlp_validation_set as validation_set
+from harness.train import RunConfig, epoch_order, train_group
 from tests.helpers import Interrupted, interrupt_at, tiny_dataset, tiny_run
 
 

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from harness import data, numpy_generator, stats  # noqa: E402
+from harness import data, inputs, numpy_generator, stats  # noqa: E402
 from harness import train as training  # noqa: E402
 from harness.tiers import TIERS  # noqa: E402
 
@@ -73,12 +73,12 @@ def sharpness(ds, dataset: str, noises) -> None:
     for name, noise in noises:
         with noise_model(noise):
             eig = np.array([r.measures["sharpness"] for r in training.train_group(runs, ds)])
-            inputs = [training.prepare(r, ds)[0].double() for r in runs[::len(SEEDS)]]  # first seed per level
+            xs = [inputs.mlp_training_set(r, ds).x.double() for r in runs[::len(SEEDS)]]  # first seed per level
         eig = eig.reshape(len(sh.levels), len(SEEDS))
         trend = stats.page_trend(eig.T, alpha=0.05, min_effect=0.5, rng=numpy_generator("pilot", "C3", name))
         print(f"C3, {name}: Page's L mean rho {trend.effect:.3f}, p {trend.p_value:.2g}, reverse p "
               f"{trend.p_reverse:.2g}")
-        for f, e, x in zip(sh.levels, eig, inputs):
+        for f, e, x in zip(sh.levels, eig, xs):
             top = float(torch.linalg.eigvalsh(x.T @ x / len(x))[-1])
             print(f"  noise {f:.0%}: top Hessian eigenvalue mean {e.mean():.1f} (per seed {np.round(e, 1).tolist()}), "
                   f"inputs' top E[x x^T] eigenvalue {top:.1f} (seed {SEEDS[0]})")
@@ -105,12 +105,12 @@ def time_to_fit(ds, dataset: str, noises) -> None:
 
 @contextlib.contextmanager
 def noise_model(make_noise):
-    """Train with `make_noise` in place of the harness's (prepare() looks it up in harness.train)."""
-    paper, training.make_noise = training.make_noise, make_noise
+    """Train with `make_noise` in place of the harness's (harness.inputs looks it up in its namespace)."""
+    paper, inputs.make_noise = inputs.make_noise, make_noise
     try:
         yield
     finally:
-        training.make_noise = paper
+        inputs.make_noise = paper
 
 
 def main() -> None:
@@ -119,8 +119,8 @@ def main() -> None:
     p.add_argument("--data-root")
     args = p.parse_args()
     ds = data.load(args.dataset, args.data_root)
-    noises = (("paper (i.i.d. pixels)", data.make_noise),
-              ("covariance-matched", covariance_matched(data.flat_inputs(ds.train_x, TIERS["smoke"].sharpness.run.pool))))
+    pooled = data.flat_inputs(ds.train_x, TIERS["smoke"].sharpness.run.pool)
+    noises = (("paper (i.i.d. pixels)", data.make_noise), ("covariance-matched", covariance_matched(pooled)))
     sharpness(ds, args.dataset, noises)
     time_to_fit(ds, args.dataset, noises)
 
