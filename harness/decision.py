@@ -1,5 +1,6 @@
 """How a claim test ends, given its verdicts: the one rule every claim module shares.
 
+    rows = decision_rows("C2a", verdict, control, parts=(), test=..., module=..., ...)   # its report rows
     outcome = claim_outcome(verdict, parts)
     conclude("C2a", verdict, control, parts=(), expected=None, note="...", control_note="...")
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from .rows import Row
 from .stats import Verdict, all_of
 
 
@@ -19,6 +21,19 @@ def claim_outcome(verdict: Verdict, parts=()) -> str:
     """holds if the claim and every part hold; contradicted if their conjunction is (any part
     significant the other way, Bonferroni over the parts); else not shown."""
     return all_of([verdict, *(v for _, v in parts)], "claim and its parts").outcome
+
+
+def decision_rows(claim: str, verdict: Verdict, control: Verdict, *, parts=(), test: str, module: str, tier: str,
+                  dataset: str, note: str, control_note: str, compute_s: float, first_seed: int,
+                  provenance: dict) -> list[Row]:
+    """The report rows of one claim test: the claim (with the outcome of it and its parts), each
+    further part, and the negative control."""
+    common = dict(claim=claim, test=test, module=module, tier=tier, dataset=dataset, first_seed=first_seed,
+                  provenance=provenance)
+    return [Row.of(verdict, role="claim", note=note, compute_s=compute_s, claim_outcome=claim_outcome(verdict, parts),
+                   **common),
+            *(Row.of(part, role=role, **common) for role, part in parts),
+            Row.of(control, role="negative control", note=control_note, **common)]
 
 
 def conclude(claim: str, verdict: Verdict, control: Verdict, *, parts=(), expected: tuple[str, ...] | None,

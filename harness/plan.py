@@ -1,7 +1,10 @@
-"""How long a training group takes on one H200, from a cost model: a plan for the full tier before
-any GPU is at hand (`pytest claims -m full --plan`), labelled as an estimate wherever it is shown.
+"""What a tier costs: each training group's seconds per epoch, from a cost model of one H200
+(`pytest claims -m full --plan`, labelled as an estimate wherever it is shown) or timed on the
+device (`--dry-run`), scaled to its epoch budget and tabulated per sweep.
 
-    seconds = epoch_seconds(run, ds, models=25)   # one epoch of a batched group of `run`'s shape
+    seconds = epoch_seconds(run, ds, models=25)      # the cost model: one epoch of a group of `run`'s shape
+    groups = plan_groups(runs, "capacity", timed)    # a PlanGroup per shape, timed by `estimated` or `measured`
+    print(table(groups))                             # device-hours per group, per sweep and in total
 
 The model: an epoch is its SGD steps plus one evaluation pass over the training and validation
 examples. A step costs at least STEP_FLOOR_S (a CUDA-graph replay of tiny kernels, whatever the
@@ -30,36 +33,95 @@ instead with `--dry-run` on the GPU.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import Callable
 
-from .cnn import CNNConfig
-from .data import Dataset, flat_inputs
+import torch
+
+from .core import epoch_seconds as timed_epoch_seconds
+from .data import Dataset
+from .kinds import kind_of
 
 STEP_FLOOR_S = 1.09e-4  # s per SGD step of a small group (20 MLPs 2x64: 0.17 s for 1,563 steps)
-MLP_FLOPS = 51.6e12  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
-CNN_FLOPS = 20.8e12  # FLOP/s, convolutions and dense layers of the 270-CNN full C4 group
+FLOPS = {"mlp": 51.6e12,  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
+         "cnn": 20.8e12}  # FLOP/s, convolutions and dense layers of the 270-CNN full C4 group
 DEVICE = "H200 (estimate, cost model)"
+DRY_STEPS = 20  # a dry run times a call of this many SGD steps of each group and a longer one
 
 
 def epoch_seconds(run, ds: Dataset, models: int) -> float:
     """Estimated seconds per epoch of a group of `models` runs of `run`'s shape on one H200."""
     steps = math.ceil(run.n_train / run.batch_size)
-    if isinstance(run, CNNConfig):
-        forward, rate = _cnn_forward_flops(run, ds), CNN_FLOPS
-    else:
-        d = flat_inputs(ds.train_x[:1], run.pool).shape[1]
-        sizes = [d] + [run.width] * run.depth + [ds.num_classes]
-        forward, rate = 2 * sum(a * b for a, b in zip(sizes, sizes[1:])), MLP_FLOPS
+    forward, rate = kind_of(run).forward_flops(run, ds), FLOPS[run.kind]
     step = max(STEP_FLOOR_S, 3 * forward * run.batch_size * models / rate)  # forward + backward = 3 forwards
     evaluation = forward * (run.n_train + run.n_val) * models / rate
     return steps * step + evaluation
 
 
-def _cnn_forward_flops(run: CNNConfig, ds: Dataset) -> float:
-    """Multiply-adds x 2 of one example through the two 5x5 convolutions and the dense layers."""
-    c_in = ds.train_x.shape[1]
-    side = min(run.crop, ds.train_x.shape[-1]) // run.downsample
-    half, quarter = math.ceil(side / 2), math.ceil(math.ceil(side / 2) / 2)
-    convs = side * side * run.channels * c_in * 25 + half * half * run.channels * run.channels * 25
-    sizes = [run.channels * quarter * quarter, *run.dense, ds.num_classes]
-    return 2 * (convs + sum(a * b for a, b in zip(sizes, sizes[1:])))
+@dataclass(frozen=True)
+class PlanGroup:
+    """One training group of a plan: its seconds per epoch on `device` and its whole epoch budget."""
+    sweep: str
+    group: str  # e.g. "65 models, MLP 2x256, n 2000"
+    device: str
+    s_per_epoch: float
+    budget_epochs: int
+    hours: float
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+Timed = Callable[[list], tuple[float, str, str]]  # group -> (seconds per epoch, device, note)
+
+
+def plan_groups(runs: list, sweep: str, timed: Timed) -> list[PlanGroup]:
+    """A PlanGroup for each group of `runs` (one per shape), its seconds per epoch from `timed`."""
+    from .store import by_shape
+
+    out = []
+    for group in by_shape(runs):
+        c = group[0]
+        per_epoch, device, note = timed(group)
+        out.append(PlanGroup(sweep, f"{len(group)} {kind_of(c).noun}, {c.label}{note}", device, per_epoch, c.budget,
+                             per_epoch * c.budget / 3600))
+    return out
+
+
+def estimated(group: list, ds: Dataset) -> tuple[float, str, str]:
+    """`Timed` by the cost model (nothing trains)."""
+    return epoch_seconds(group[0], ds, len(group)), DEVICE, ""
+
+
+def measured(group: list, ds: Dataset, device: str, store) -> tuple[float, str, str]:
+    """`Timed` on the device: DRY_STEPS steps, a longer call and one evaluation of a throwaway copy
+    of the group (harness.core.epoch_seconds), outside the store; a group over the memory budget
+    times its first sub-batch and scales by runs. A group that does not fit fails here, before any
+    real training."""
+    parts = store.sub_batches(group, ds, device)
+    per_epoch = timed_epoch_seconds(kind_of(group[0]).group(parts[0], ds, device, torch.float32), DRY_STEPS)
+    note = f", in {len(parts)} sub-batches (the first timed, scaled by runs)" if len(parts) > 1 else ""
+    return per_epoch * len(group) / len(parts[0]), device, note
+
+
+def table(groups: list[PlanGroup]) -> str:
+    """Markdown: each group, its device-hours for the whole epoch budget, per sweep and in total. An
+    upper bound on training (runs that fit early leave their batch), without sharpness."""
+    lines = ["| sweep | group | device | s per epoch | epoch budget | device-hours |", "|---|---|---|---|---|---|"]
+    per_sweep: dict[str, float] = {}
+    for g in groups:
+        lines.append(f"| {g.sweep} | {g.group} | {g.device} | {g.s_per_epoch:.2f} | {g.budget_epochs} "
+                     f"| {g.hours:.2f} |")
+        per_sweep[g.sweep] = per_sweep.get(g.sweep, 0.0) + g.hours
+    lines += ["", "| sweep | device-hours |", "|---|---|"]
+    lines += [f"| {name} | {hours:.2f} |" for name, hours in per_sweep.items()]
+    lines += [f"| **total** | **{sum(per_sweep.values()):.2f}** |", "",
+              "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
+              "leave their batch; the sharpness measurement (C3) is not included."]
+    if any("estimate" in g.device for g in groups):
+        lines.append("Estimated, not measured: harness/plan.py's cost model of one H200 (calibrated on three measured "
+                     "groups, within a quarter of the dry run's groups of width 2,048 and more); measure with "
+                     "--dry-run on the GPU.")
+    return "\n".join(lines)

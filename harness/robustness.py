@@ -14,15 +14,14 @@ that CI checks should come out the same at every base seed: the table says which
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .report import atomic_text, row_outcome, run_of, verdict_fingerprint
-
-ROOT = Path(__file__).resolve().parent.parent
+from .provenance import ROOT, verdict_fingerprint
+from .report import atomic_text, read
+from .rows import Row
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -54,61 +53,61 @@ def run(seeds: list[int], tier: str, report_dir: Path, pytest_args: list[str]) -
         print(f"[robustness] base seed {k}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-def table(rows: list[dict], seeds: list[int]) -> str:
+def table(rows: list[Row], seeds: list[int]) -> str:
     """Markdown: per claim test, the effect it measures, its outcome, effect and p at each base seed,
     'holds k of K', whether it is stable, and whether its negative control passed anywhere. Rows of
     one dataset and device."""
-    tests = sorted({(r["claim"], r["test"]) for r in rows if r["role"] == "claim"})
+    tests = sorted({(r.claim, r.test) for r in rows if r.role == "claim"})
     head = ["claim", "test", "effect", *(f"base seed {k}" for k in seeds), "holds", "same at every base seed",
             "controls passed"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for claim, test in tests:
-        mine = {run_of(r)[0]: r for r in rows if (r["claim"], r["test"], r["role"]) == (claim, test, "claim")}
+        mine = {r.base_seed: r for r in rows if (r.claim, r.test, r.role) == (claim, test, "claim")}
         cells = [_cell(mine[k]) if k in mine else "-" for k in seeds]
-        outcomes = {row_outcome(mine[k]) for k in seeds if k in mine}
+        outcomes = {mine[k].outcome for k in seeds if k in mine}
         ran = sum(k in mine for k in seeds)
-        holds = sum(row_outcome(mine[k]) == "holds" for k in seeds if k in mine)
-        controls = sum(r["passed"] for r in rows if run_of(r)[0] in seeds
-                       and (r["claim"], r["test"], r["role"]) == (claim, test, "negative control"))
+        holds = sum(mine[k].outcome == "holds" for k in seeds if k in mine)
+        controls = sum(r.passed for r in rows if r.base_seed in seeds
+                       and (r.claim, r.test, r.role) == (claim, test, "negative control"))
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
-        names = " / ".join(dict.fromkeys(r["effect_name"] for r in mine.values()))
+        names = " / ".join(dict.fromkeys(r.effect_name for r in mine.values()))
         out.append(f"| {claim} | `{test}` | {names} | " + " | ".join(cells)
                    + f" | {holds} of {ran} | {stable} | {controls} |")
     return "\n".join(out)
 
 
-def _cell(row: dict) -> str:
+def _cell(row: Row) -> str:
     """'holds, 1.44, p 0.0039' (the claim's outcome, effect and main p; '*' where pytest did not
     accept it, '†' where other code than the checkout's made it)."""
-    mark = "" if row.get("pytest") in ("passed", "xfailed") else " *"
+    mark = "" if row.pytest in ("passed", "xfailed") else " *"
     mark += "" if current(row) else " †"
-    return f"{row_outcome(row)}, {row['effect']:.3g}, p {row['p_value']:.2g}{mark}"
+    return f"{row.outcome}, {row.effect:.3g}, p {row.p_value:.2g}{mark}"
 
 
-def current(row: dict) -> bool:
-    """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
-    conftest.py and the harness modules of report.VERDICT_CODE hash the same (docstrings and comments
-    aside). A row without that record, or of a module the checkout lacks, is not current."""
-    module, code = row.get("module"), row.get("provenance", {}).get("code")
-    return bool(module and code and (ROOT / module).is_file() and verdict_fingerprint(module) == code)
+def current(row: Row) -> bool:
+    """Whether the checkout's code would decide `row` as the code that made it did: its claim module
+    and the harness modules of provenance.VERDICT_CODE hash the same (docstrings and comments aside).
+    A row without that record, or of a module the checkout lacks, is not current."""
+    code = row.provenance.get("code")
+    return bool(code and (ROOT / row.module).is_file() and verdict_fingerprint(row.module) == code)
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
     """Write and print robustness.md for each dataset of the tier; the paths written."""
     written = []
     for path in sorted((report_dir / tier).glob("*/claims.json")):
-        rows = json.loads(path.read_text())
+        rows = read(path)
         parts = [f"# Robustness over base seeds {', '.join(map(str, seeds))}: tier `{tier}`, dataset "
                  f"`{path.parent.name}`", "",
                  "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, not shown, "
                  "contradicted), its effect (named in the effect column) and its p-value at that base seed (seeds "
                  "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
-                 "strict xfail) and `†` one that other code than this checkout's made (its claim module, conftest.py or "
+                 "strict xfail) and `†` one that other code than this checkout's made (its claim module or "
                  "a harness module that computes runs, settings or statistics differ beyond docstrings and comments: "
                  "run that base seed again). 'controls passed' counts base seeds where the negative control held (it "
                  "must be 0).", ""]
-        for device in sorted({run_of(r)[1] for r in rows}):
-            mine = [r for r in rows if run_of(r)[1] == device]
+        for device in sorted({r.device for r in rows}):
+            mine = [r for r in rows if r.device == device]
             parts += [f"## {device}", "", table(mine, seeds), ""]
         text = "\n".join(parts)
         print(text)

@@ -62,9 +62,9 @@ def test_impossible_options_are_refused():
 def test_each_xdist_worker_gets_its_own_gpu(device, worker, count, expected):
     """Under `-n N` with `--device cuda`, worker gwK trains on GPU K modulo the GPUs torch sees (which
     honours CUDA_VISIBLE_DEVICES); explicit indices, the CPU and sessions without workers are kept."""
-    import conftest
+    from harness.session import worker_device
 
-    assert conftest.worker_device(device, worker, count) == expected
+    assert worker_device(device, worker, count) == expected
 
 
 def test_scheduler_options_are_checked_before_anything_runs():
@@ -79,10 +79,10 @@ def test_scheduler_options_are_checked_before_anything_runs():
 def test_a_sweep_design_trains_each_config_once_and_keeps_its_shape():
     """`claims.sweep` takes run configs nested in dicts and lists, trains each distinct one once (in
     order of first appearance) and returns the design's shape with each config's result in its place."""
-    import conftest
+    from harness.session import configs, results
 
     design = {"a": [[1, 2], [2, 3]], ("b", 0): {"x": 4, "y": [1]}}
-    assert list(dict.fromkeys(conftest._configs(design))) == [1, 2, 3, 4]
+    assert list(dict.fromkeys(configs(design))) == [1, 2, 3, 4]
     done = {c: f"result {c}" for c in (1, 2, 3, 4)}
-    assert conftest._results(design, done) == {"a": [["result 1", "result 2"], ["result 2", "result 3"]],
+    assert results(design, done) == {"a": [["result 1", "result 2"], ["result 2", "result 3"]],
                                                 ("b", 0): {"x": "result 4", "y": ["result 1"]}}

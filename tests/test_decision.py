@@ -82,9 +82,9 @@ def test_provenance_names_what_made_a_verdict():
     code's is per claim module: tests/test_report.py).
 
     Cannot check: a GPU's name and TF32 setting (no GPU in CI)."""
-    import conftest
+    from harness.provenance import session_provenance
 
-    prov = conftest.provenance("cpu", 3)
+    prov = session_provenance("cpu", 3)
     assert prov["base_seed"] == 3 and prov["device"] == "cpu" and prov["precision"] == "float32"
     assert prov["threads"] >= 1 and prov["torch"] and prov["python"].count(".") == 2
     assert set(prov["training_code"]) == {"mlp", "cnn"}

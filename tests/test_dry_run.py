@@ -8,12 +8,10 @@ from tests.helpers import claims_session
 
 
 def test_the_plan_adds_up_each_sweep_and_the_total():
-    import conftest
+    from harness.plan import PlanGroup, table
 
-    plan = conftest.dry_run_plan([
-        {"sweep": "a", "group": "2 models", "device": "cpu", "s_per_epoch": 1.8, "budget_epochs": 1000, "hours": 0.5},
-        {"sweep": "a", "group": "3 models", "device": "cpu", "s_per_epoch": 3.6, "budget_epochs": 1000, "hours": 1.0},
-        {"sweep": "b", "group": "1 model", "device": "cpu", "s_per_epoch": 7.2, "budget_epochs": 500, "hours": 1.0}])
+    plan = table([PlanGroup("a", "2 models", "cpu", 1.8, 1000, 0.5), PlanGroup("a", "3 models", "cpu", 3.6, 1000, 1.0),
+                  PlanGroup("b", "1 model", "cpu", 7.2, 500, 1.0)])
     assert "| a | 1.50 |" in plan and "| b | 1.00 |" in plan and "| **total** | **2.50** |" in plan
 
 

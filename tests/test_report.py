@@ -6,24 +6,27 @@ import json
 import numpy as np
 
 from harness import report
+from harness.rows import Row
 
 
 def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, pytest="passed", base_seed=0, device="cpu",
-        **kw):
-    verdict = "holds" if passed else "not shown"
-    base = dict(claim=claim, test=test, role=role, tier="smoke", dataset="fashion-mnist", method="sign test",
-                statistic=8.0, p_value=0.0039, p_reverse=1.0, alpha=0.05, effect=1.4, effect_name="ratio",
-                interval=[1.3, 1.5], min_effect=1.2, n_seeds=8, passed=passed, verdict=verdict,
-                claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0, compute_s=2.0,
-                note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
+        verdict=None, **kw) -> Row:
+    """A consistent row: holds (p 0.0039), not shown (p 0.36) or contradicted (p 1, reverse p 0.0039)."""
+    verdict = verdict or ("holds" if passed else "not shown")
+    p, p_reverse = {"holds": (0.0039, 1.0), "not shown": (0.36, 0.5), "contradicted": (1.0, 0.0039)}[verdict]
+    base = dict(claim=claim, test=test, module="claims/test_time_to_fit.py", role=role, tier="smoke",
+                dataset="fashion-mnist", method="sign test", statistic=8.0, p_value=p, p_reverse=p_reverse, alpha=0.05,
+                effect=1.4, effect_name="ratio", interval=[1.3, 1.5], min_effect=1.2, n_seeds=8, passed=passed,
+                verdict=verdict, claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0,
+                compute_s=2.0, note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
                 provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14",
                             "runs_trained_with": [f"{device}, 2 threads, torch 2.14"]}, details={})
-    return {**base, **kw}
+    return Row.from_dict({**base, **kw})
 
 
 def test_a_partial_run_keeps_the_other_claims_rows(tmp_path):
     """Writing C5's rows keeps C2a's rows from an earlier run and replaces C5's old ones."""
-    report.write([row(), row(claim="C5", test="test_y[smoke]", p_value=0.5)], tmp_path)
+    report.write([row(), row(claim="C5", test="test_y[smoke]", passed=False)], tmp_path)
     report.write([row(claim="C5", test="test_y[smoke]", p_value=0.01)], tmp_path)
     rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
     assert [(r["claim"], r["p_value"]) for r in rows] == [("C2a", 0.0039), ("C5", 0.01)]
@@ -46,7 +49,7 @@ def test_runs_of_other_base_seeds_or_devices_never_overwrite_each_other(tmp_path
                  tmp_path)
     report.write([row(p_value=0.002)], tmp_path)
     rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
-    got = sorted((r["claim"], *report.run_of(r), r["p_value"]) for r in rows)
+    got = sorted((r.claim, *r.run, r.p_value) for r in map(Row.from_dict, rows))
     assert got == [("C2a", 0, "cpu", 0.002), ("C2a", 0, "cuda (NVIDIA H100)", 0.01), ("C2a", 3, "cpu", 0.2),
                    ("C5", 0, "cpu", 0.0039)]
     md = (tmp_path / "smoke" / "fashion-mnist" / "claims.md").read_text()
@@ -61,8 +64,8 @@ def test_verdict_words_follow_each_rows_own_decision():
     assert report.verdict_word(row()) == "holds"
     assert report.verdict_word(row(passed=False, pytest="failed")) == "not shown (FAILED)"
     assert report.verdict_word(row(passed=False, pytest="xfailed")) == "not shown (expected: strict xfail)"
-    assert report.verdict_word(row(passed=False, pytest="xfailed", verdict="contradicted",
-                                   claim_outcome="contradicted")) == "contradicted (expected: strict xfail)"
+    assert report.verdict_word(row(passed=False, pytest="xfailed",
+                                   verdict="contradicted")) == "contradicted (expected: strict xfail)"
     assert report.verdict_word(row(pytest="xpassed")).startswith("holds (XPASS")
     assert report.verdict_word(row(role="part", passed=False, verdict="contradicted")) == "contradicted"
     assert report.verdict_word(row(role="negative control", passed=False)) == "control ok"
@@ -89,12 +92,12 @@ def test_robustness_table_counts_outcomes_over_base_seeds():
 
     rows = [row(base_seed=k, passed=k != 2, pytest="passed" if k != 2 else "failed") for k in range(4)]
     rows += [row(role="negative control", passed=False, base_seed=k) for k in range(4)]
-    rows += [row(claim="C5", test="test_y[smoke]", base_seed=k, passed=False, pytest="xfailed", verdict="contradicted",
-                 claim_outcome="contradicted") for k in range(5)]
+    rows += [row(claim="C5", test="test_y[smoke]", base_seed=k, passed=False, pytest="xfailed", verdict="contradicted")
+             for k in range(5)]
     lines = table(rows, parse_seeds("0-4")).splitlines()
     c2a = next(line for line in lines if "| C2a |" in line)
     assert "| ratio | " in c2a
-    assert "not shown, 1.4, p 0.0039 *" in c2a and c2a.count("holds, 1.4, p 0.0039") == 3 and "| - |" in c2a
+    assert "not shown, 1.4, p 0.36 *" in c2a and c2a.count("holds, 1.4, p 0.0039") == 3 and "| - |" in c2a
     assert c2a.endswith("| 3 of 4 | no | 0 |")
     c5 = next(line for line in lines if "| C5 |" in line)
     assert c5.endswith("| 0 of 5 | yes | 0 |") and c5.count("contradicted") == 5
@@ -105,17 +108,15 @@ def test_robustness_marks_rows_made_by_other_code():
     """A cell whose row other code made (its claim module's verdict fingerprint differs from the
     checkout's, or it has none) carries a dagger; a row the checkout's code made does not.
 
-    Cannot check: that every file a verdict depends on is in the fingerprint (report.VERDICT_CODE,
-    conftest.py and the module; the next test makes every harness module take a side)."""
-    from harness.report import verdict_fingerprint
+    Cannot check: that every file a verdict depends on is in the fingerprint (provenance.VERDICT_CODE
+    and the module; the next test makes every harness module take a side)."""
+    from harness.provenance import verdict_fingerprint
     from harness.robustness import table
 
     module = "claims/test_time_to_fit.py"
     now = verdict_fingerprint(module)
-    mine = row(base_seed=0, module=module)
-    mine["provenance"] = {**mine["provenance"], "code": now}
-    older = row(base_seed=1, module=module)
-    older["provenance"] = {**older["provenance"], "code": "0" * 16}
+    mine = row(base_seed=0, module=module, provenance={"base_seed": 0, "device": "cpu", "code": now})
+    older = row(base_seed=1, module=module, provenance={"base_seed": 1, "device": "cpu", "code": "0" * 16})
     line = next(x for x in table([mine, older, row(base_seed=2)], [0, 1, 2]).splitlines() if "| C2a |" in x)
     cells = line.split(" | ")[3:6]
     assert cells == ["holds, 1.4, p 0.0039", "holds, 1.4, p 0.0039 †", "holds, 1.4, p 0.0039 †"]
@@ -129,9 +130,11 @@ def test_every_harness_module_is_classified_for_the_verdict_fingerprint():
     Cannot check: that a module in OTHER_CODE really leaves every verdict alone."""
     from pathlib import Path
 
+    from harness.provenance import OTHER_CODE, VERDICT_CODE
+
     modules = {p.name for p in (Path(report.__file__).parent).glob("*.py")}
-    assert modules == set(report.VERDICT_CODE) | set(report.OTHER_CODE)
-    assert not set(report.VERDICT_CODE) & set(report.OTHER_CODE)
+    assert modules == set(VERDICT_CODE) | set(OTHER_CODE)
+    assert not set(VERDICT_CODE) & set(OTHER_CODE)
 
 
 def _write_rows(args):
@@ -149,4 +152,4 @@ def test_sessions_writing_at_once_lose_no_rows(tmp_path):
     with mp.get_context("spawn").Pool(4) as pool:
         pool.map(_write_rows, [(tmp_path, k) for k in range(4)])
     rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
-    assert len(rows) == 80 and len({(r["claim"], report.run_of(r)) for r in rows}) == 80
+    assert len(rows) == 80 and len({(r.claim, r.run) for r in map(Row.from_dict, rows)}) == 80
