@@ -2,46 +2,15 @@
 
 "As we increase the amount of noise in the training data, we observe an increase in this sharpness
 around the local minima of the learned function", sharpness being the norm of the largest
-eigenvalue of the loss Hessian, estimated with the method of LeCun, Simard & Pearlmutter (1993).
-
-Design (settings in harness/tiers.py, `Sharpness`): every run trains with plain SGD until its first
-epoch with training loss (mean cross-entropy over its whole training set, noise included) at most
-the tier's target (0.1), so that every noise level is measured at the same loss: sharpness under
-cross-entropy falls as the loss falls, and a first design that measured at the first 100% epoch
-compared losses that differed by condition. The learning rate must keep the top eigenvalue far
-below 2/lr, where gradient descent would cap it ("edge of stability", Cohen et al. 2021); the report
-gives lr x eigenvalue / 2 (1 at the cap). Under SGD the eigenvalue rises as lr falls, so a smaller
-lr alone does not do it: at batch 32, lr 0.02 gave lr x eigenvalue / 2 up to 0.47, with every
-condition near 40. The smoke tier halves lr and batch together, which keeps lr/batch (the scale of
-SGD's noise) and the epochs to the target while the cap recedes, down to the first setting from
-which a further halving moves no condition's mean eigenvalue by more than 10% on pilot seeds: lr
-0.0025 at batch 4 (lr x eigenvalue / 2 at most 0.11 there; the pilot's table is in docs/design.md).
-The full tier keeps the paper's lr 0.01 at batch 32 (batch 4 would take 8 times the steps); its
-report's lr x eigenvalue / 2 says whether the learning rate decided it.
-A run that never reaches the target is measured at the budget and counted. The top eigenvalue of
-that training loss is measured by power iteration on exact Hessian-vector products
-(harness/sharpness.py, checked against exact Hessians in tests/test_sharpness.py); the smoke tier
-also runs the paper's estimator on every model and reports the agreement. Images are pooled to 14x14
-in the smoke tier (d = 196, n/d = 10.2, so random inputs are not trivially separable). Four noise
-levels for randX and randY separately, level 0 being the shared real-data runs; seeds are paired
-blocks. For the negative control, "sham" levels choose the same examples as each noise level but
-leave them unchanged (real data at every level, the same pipeline). Weight norms are reported beside
-sharpness, which is not scale-invariant (Dinh et al. 2017), and so is the top eigenvalue of the
-training inputs' second-moment matrix E[x x^T] per level: the loss Hessian's first-layer block is a
-sum of x x^T terms weighted by the layers above, and the paper's Gaussian inputs (i.i.d. pixels with
-the data's mean and standard deviation) lack the pixel correlations of images, so that eigenvalue
-falls as they replace real inputs (27.3, 22.3, 18.3, 16.2 at 0, 1/3, 2/3, 100% in the smoke tier).
-A pilot (seeds 1000-1007, docs/design.md; docs/pilots/structured_noise.py) drew the noise inputs
-instead from a Gaussian with the training split's per-pixel mean and covariance, which keeps that
-eigenvalue near the real data's (26.6-28.1): sharpness then rose with the noise share (54.8, 63.3,
-69.0, 75.2; Page's L mean rho 0.95, p 2.6e-9), while with the paper's noise it fell (54.8, 46.7,
-38.4, 20.9; rho -0.975). So under this design the sign of the randX effect follows the noise
-model's input spectrum. The test keeps the paper's noise and reports its contradiction as the finding.
-
-Decision rule, fixed before running (alpha = 0.05), per noise type: Page's L test that the top
-eigenvalue increases with the noise level, seeds as blocks; minimum effect: mean Spearman rho
->= 0.5. Negative control: the same test over the sham levels (real data at level 0) must not pass;
-it would if an artifact of the pipeline grew with the noise fraction.
+eigenvalue of the loss Hessian (LeCun, Simard & Pearlmutter 1993).
+Statistic: the top Hessian eigenvalue of each run's training loss where it first reaches training
+loss 0.1 (a matched loss), by power iteration on exact Hessian-vector products (harness.sharpness;
+the paper's estimator reported beside it), at a learning rate that keeps lr x eigenvalue / 2 (in the
+report) far below 1. Weight norms and the inputs' top second-moment eigenvalue are reported beside.
+Decision (alpha 0.05), per noise type: Page's L that the eigenvalue increases with the noise level,
+seeds as blocks; minimum mean Spearman rho 0.5.
+Control: the same test over sham levels (the examples of each level chosen but left unchanged).
+Seeds: 8 smoke, 5 full. Design and reasons: docs/design.md#c3-sharpness.
 """
 from __future__ import annotations
 
@@ -144,12 +113,9 @@ def check_trend(kind: str, tier, claims, decide):
 
 
 RANDX_TIERS = tier_params(expect=("contradicted",), smoke_fails=(
-    "at a matched training loss of 0.1 (Fashion-MNIST at 14x14, n 2,000, 2x128, lr 0.0025 at batch 4, 8 seeds; base "
-    "seed 0, CPU) the top eigenvalue falls as Gaussian inputs replace real ones: 57.5 (real), 47.4, 36.3, 20.5 "
-    "(100%), mean rho -1, reverse p 9.1e-12, with lr x eigenvalue / 2 at most 0.08, far below the 2/lr cap; "
-    "contradicted at each of --base-seed 1..4 too, and at lr 0.02 and batch 32 before (rho -0.84 to -1). The inputs' "
-    "top second-moment eigenvalue falls with it (27.3 to 16.2); with Gaussian inputs that keep the data's covariance "
-    "a pilot saw sharpness rise instead (module docstring)"))
+    "at a matched training loss the top eigenvalue falls as i.i.d. Gaussian inputs replace real ones (smoke tier, "
+    "Fashion-MNIST, at every base seed 0-4; with covariance-matched noise a pilot saw it rise: "
+    "docs/design.md)"))
 RANDY_TIERS = tier_params()
 
 

@@ -1,42 +1,18 @@
 """Claims C0, C2a, C2b: how long an MLP takes to fit real data, random labels and random inputs.
 
-C0  (Zhang et al. 2017, the paper's starting point): an MLP "can fit completely random labels"
-    to 100% training accuracy.
-C2a (abstract, Fig. 2): "time to convergence" (epochs to 100% training accuracy) "is longer with
-    random labels" than with real data ...
-C2b (abstract): "... but shorter with random inputs" (Gaussian noise with the data's mean and
-    variance), also shorter than with random labels (Zhang et al.'s Fig. 1a shows the same order).
-    With Gaussian inputs that keep the data's pixel covariance instead of i.i.d. pixels, random
-    inputs are still fitted faster than real data, but less so (a pilot, seeds 1000-1007: noise/real
-    ratio of epochs to 100% 0.57 against 0.16; docs/design.md).
-
-Design: two sweeps per tier (settings in harness/tiers.py). `time_to_fit`, for C2b, has the
-conditions real, randY (every label uniform random), randX (every input Gaussian noise, labels
-kept) and a second, independent replicate of real (seeds shifted by 10^9, the negative control).
-The smoke tier pools its images to 14x14 (d = 196) and trains on 2,000 examples, so the random
-inputs have n/d = 10.2: below n = 2d Gaussian points are linearly separable under any labelling and
-C2b would be trivially true. `labels`, for C0 and C2a, which have no random inputs, keeps the
-28x28 images (in the smoke tier 1,000 examples): pooling merges near-duplicate images with
-different labels, so real data itself needs memorizing (measured: random labels took 1.15-1.31x as
-long as real data at 14x14 over base seeds 1-4, 1.44x at 28x28), which would test Fashion-MNIST's
-duplicates rather than the claim. It has real, randY, a real replicate and randY on a network too
-small to memorize (2 hidden layers of CONTROL_WIDTH = 4 units). Seed s has the same training
-subset, initialisation and data order in every condition of a sweep, so seeds are paired blocks.
-Statistic: epochs to 100% training accuracy, right-censored at the epoch budget.
-
-Decision rules, fixed before running (alpha = 0.05; 8 seeds per condition in the smoke tier, 5 in
-the full tier as in the paper, so the smallest attainable p is 1/256 and 1/32 = 0.031: with 5
-seeds every seed must agree, with 8 one may not):
-- C0: exact one-sided binomial test that a seed fits random labels within the budget with
-  probability above 1/2; minimum effect: at least 80% of the seeds fit. Negative control: the same
-  test on the 2x4 network, which cannot memorize 1,000 random labels (its 4-unit layers leave about 3,200
-  weights, nearly all in the first layer), must not pass; it would if "fitted" or the random labels
-  were broken.
-- C2a: censoring-aware exact one-sided sign test, seeds paired, that randY needs more epochs than
-  real; minimum effect: geometric-mean ratio randY/real >= 1.2. Negative control: the same test on
-  real replicate B against replicate A must not pass.
-- C2b: intersection-union of two such tests, randX faster than real and randX faster than randY,
-  each with minimum ratio 1.2. Negative control: replicate A against B, the other direction.
+C0 (Zhang et al. 2017): an MLP "can fit completely random labels" to 100% training accuracy. C2a
+(abstract): "time to convergence" (epochs to 100% training accuracy) "is longer with random labels"
+... C2b: "... but shorter with random inputs", and (beyond the paper's words, Zhang et al.'s Fig. 1a)
+shorter than with random labels too.
+Statistic: epochs to 100% training accuracy per seed, right-censored at the budget; seeds are paired
+blocks (same subset, initialisation and data order in every condition). Alpha 0.05.
+- C0: exact one-sided binomial test that a seed fits random labels (against 1/2); minimum share 0.8.
+  Control: the same test on a 2x4 network, too small to memorize them.
+- C2a: censoring-aware exact sign test that randY needs more epochs than real; minimum geometric-mean
+  ratio 1.2. Control: two independent real-data replicates (seeds + 10^9).
+- C2b: intersection-union of two such tests (randX faster than real, and than randY). Control: the
+  replicates the other way round.
+Seeds: 8 smoke, 5 full. Design and reasons: docs/design.md#c0-c2a-c2b-time-to-fit.
 """
 from __future__ import annotations
 

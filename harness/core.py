@@ -158,14 +158,10 @@ def keep_freed_memory() -> bool:
 
     glibc serves each allocation above its mmap threshold (at most 32 MB) with a fresh mapping and
     unmaps it on free, so every training step's large activations and gradients page-fault in
-    again, zero-filled by the kernel. Measured on 2 CPU cores, before and after: 8 steps of the
-    smoke tier's 432 CNNs 4.4 and 2.9 s (2.5 s of the 4.4 in the kernel); the smoke tier's claims
-    1,382 and 973 s (about 90 s of it from the sharpness estimators' shrinking batch); C4's peak
-    memory 2.6 and 3.0 GB. The arithmetic, and so every number, is
-    unchanged. With mmap off and the trim threshold at 2 GiB the heap reuses freed blocks and keeps
-    up to 2 GiB of free memory at its top. Building a group's inputs gains the same way: 20
-    full-size runs (n = 50,000) took 11 s to build on 2 cores, 6 s with this. Called where a group
-    is built (train.Group, cnn.CNNGroup), so for all its training, and by harness.bench."""
+    again, zero-filled by the kernel. With mmap off and the trim threshold at 2 GiB the heap reuses
+    freed blocks and keeps up to 2 GiB of free memory at its top; the arithmetic, and so every
+    number, is unchanged (what it saves: docs/design.md, "Harness"). Called where a group is built
+    (train.Group, cnn.CNNGroup), so for all its training, and by harness.bench."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):

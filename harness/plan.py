@@ -8,28 +8,11 @@ device (`--dry-run`), scaled to its epoch budget and tabulated per sweep.
 
 The model: an epoch is its SGD steps plus one evaluation pass over the training and validation
 examples. A step costs at least STEP_FLOOR_S (a CUDA-graph replay of tiny kernels, whatever the
-width), else its arithmetic at the throughput the trainer reached on a large group. Calibrated on
-this harness's trainer (the fused step replayed as CUDA graphs; CNNs with autograd) on one H200
-(torch 2.11, TF32, batch 32 for the MLP, n = 50,000, Fashion-MNIST shapes), commit f671b1d:
-
-| group                              | measured s/epoch          | this model |
-|------------------------------------|---------------------------|------------|
-| 25 MLPs 2x4096                     | 4.08 (full epoch)         | 4.08       |
-| 20 MLPs 2x64                       | 0.17 (full epoch)         | 0.17       |
-| 270 CNNs, full C4 (64 filters)     | 123.4 (dry run, 20 steps) | 123.4      |
-| 65 MLPs 2x8192 (2 sub-batches)     | 34.8 (dry run)            | 38.9       |
-| 65 / 45 / 20 / 15 MLPs 2x4096      | 10.7 / 7.2 / 4.0 / 2.9    | 10.6 / 7.3 / 3.3 / 2.5 |
-| 45 MLPs 2x2048                     | 2.6 (dry run)             | 2.1        |
-
-so groups of width 2,048 and more are within a quarter of their measurement, and several are
-under-estimated by up to a fifth: the per-epoch part of the plan is not an upper bound. Narrower
-groups are not compared: the dry run timed them in one call of 20 steps, which charged each step a
-share of the call's own cost (the epoch's data order), and gave 0.47-1.98 s per epoch for groups
-whose whole timed epoch should take about 0.2 s (`harness.core.epoch_seconds` has timed two calls
-since; the 2x256 group's 1.98 s is unexplained). On an H100 (about 70% of an H200's memory
-bandwidth) expect somewhat longer. An upper bound for the epoch budget (runs that fit
-early leave their group, which the model ignores), and without C3's sharpness measurement. Measure
-instead with `--dry-run` on the GPU.
+width), else its arithmetic at the throughput (FLOPS) the trainer reached on a large group of its
+kind, calibrated on one H200 (the calibration and how close the model comes to dry runs:
+docs/design.md, "Harness"; tests/test_plan.py checks both). It ignores that runs which fit early
+leave their group, and C3's sharpness measurement: an upper bound in epochs, not in seconds per
+epoch (several measured groups were up to a fifth slower). Measure with `--dry-run` on the GPU.
 """
 from __future__ import annotations
 

@@ -11,8 +11,7 @@ memory at once); the estimators take a `LossesOf`, which gives the `Losses` of t
 Models are independent, so one batched Hessian-vector product gives every model its own. A model
 leaves the batch when its own stopping rule holds, with the estimate of that iteration: its result
 does not depend on the other models of its batch (nor on a split of the batch to fit memory), and
-the batch shrinks as the models stop (on 50 smoke-tier models, about 3x fewer passes than
-iterating every model until the slowest stops).
+the batch shrinks as the models stop.
 
 Both return the eigenvalue of largest magnitude (the paper's "norm of the largest eigenvalue"),
 its relative residual ||Hv - lambda v|| / |lambda| and the iterations used. Checked against exact

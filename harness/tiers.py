@@ -1,19 +1,14 @@
 """Tier settings, in one place: what `-m smoke` and `-m full` train for each claim.
 
 full  = the paper's setup (docs/design.md): 2x4096 ReLU MLP, 50,000 training / 10,000 validation
-        examples, plain SGD lr 0.01, up to 1000 epochs, 5 seeds. Meant for GPUs.
-smoke = the same design shrunk to run in minutes on 2 CPU cores. Deviations, all deliberate:
-        images average-pooled to 14x14 (d = 196) and 2,000 training examples (`labels`, C0 and
-        C2a, which have no random inputs: 28x28 and 1,000), so that a condition with random inputs
-        has n/d = 10.2 (the paper: 50,000/784 = 64; below n = 2d a
-        linear map labels Gaussian points any way, Cover 1965, and random inputs are trivially
-        fitted: the first smoke design had n/d = 0.6-2.6); 2x256 units; lr 0.1 (10x the paper's,
-        so fitting takes a hundred epochs instead of hundreds); 1,000 validation examples checked
-        every 5 epochs; and 8 seeds instead of 5: epochs to 100% on real Fashion-MNIST have a
-        long tail (near-duplicate images with different labels), and with 5 seeds a single
-        discordant seed fails an exact sign test (smallest p 1/32), with 8 one may disagree
-        (7/8: p = 0.035).
-Both use batch size 32 (not stated in the paper; Keras' default, and the authors used Keras).
+        examples, plain SGD lr 0.01, batch 32, up to 1,000 epochs, 5 seeds. Meant for GPUs.
+smoke = the same designs shrunk to minutes on 2 CPU cores, with deliberate deviations: images
+        average-pooled to 14x14 (d = 196) wherever inputs can be noise, so that random inputs have
+        n/d of 8 or more (below n = 2d Gaussian points are separable under any labelling); 2x256
+        units; lr 0.1; validation every 5 epochs; 8 seeds, so that one seed may disagree in an exact
+        sign test (7/8: p = 0.035; with 5 every seed must agree). The reasons and pilots behind each
+        setting: docs/design.md, "The claims' designs" and "Smoke designs".
+Batch size 32 is not stated in the paper (Keras' default; the authors used Keras).
 `--seeds` and `--base-seed` override the seeds of every tier; `--dataset` the dataset.
 """
 from __future__ import annotations
@@ -30,8 +25,9 @@ FAILURES = ("not shown", "contradicted")
 
 def tier_params(*values, smoke_fails: str = "", expect: tuple[str, ...] = FAILURES) -> list:
     """A claim test's `tier` parametrization: its smoke and its full variant, each with its marker,
-    and `values` after the tier (e.g. a noise kind). `smoke_fails`, the measured numbers, records a
-    claim that does not reproduce at smoke scale as a strict xfail that expects only the claim's own
+    and `values` after the tier (e.g. a noise kind). `smoke_fails`, what was found (its numbers live
+    in the report, not here), records a claim that does not reproduce at smoke scale as a strict
+    xfail that expects only the claim's own
     AssertionError with one of the outcomes in `expect` ("not shown", "contradicted"), so a passing
     negative control, another outcome, missing data or a crash still fail."""
     if not expect or set(expect) - set(FAILURES):
@@ -39,7 +35,8 @@ def tier_params(*values, smoke_fails: str = "", expect: tuple[str, ...] = FAILUR
     smoke = [pytest.mark.smoke]
     if smoke_fails:
         smoke += [pytest.mark.xfail(strict=True, raises=AssertionError,
-                                    reason=f"expected: {' or '.join(expect)}; {smoke_fails}"),
+                                    reason=f"expected: {' or '.join(expect)}; {smoke_fails}; its numbers are in "
+                                           "the report, reports/smoke/<dataset>/claims.md"),
                   pytest.mark.expect_outcome(*expect)]
     return [pytest.param("smoke", *values, marks=smoke), pytest.param("full", *values, marks=pytest.mark.full)]
 
@@ -101,48 +98,24 @@ TIERS = {
         "smoke", seeds=8,
         time_to_fit=RunConfig(n_train=2000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
                               val_every=5, pool=2),
-        # No random inputs, so no pooling: 14x14 images merge near-duplicates with different labels
-        # (claims/test_time_to_fit.py).
+        # No random inputs, so no pooling: 14x14 images merge near-duplicates with different labels.
         labels=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400, val_every=5),
-        # Sizes 1,600-4,525 (n/d 8.2-23, steps of sqrt 2) at 2x128, widths 16-128 at n = 1,600: the
-        # narrowest width binds (a pilot on other seeds: 2x16 fits 80% Gaussian inputs only after
-        # 420-450 epochs, 2x128 after 50-80). 8 seeds so that one may disagree in the sign test.
+        # Nested sizes 1,600-4,525 (n/d 8.2-23) at 2x128; widths 16-128 at n = 1,600, the narrowest binding.
         scaling=Scaling(RunConfig(n_train=1600, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=600,
                                   val_every=50, pool=2, nested=True),
                         sizes=(1600, 2263, 3200, 4525), widths=(16, 32, 64, 128), levels=(0.0, 0.4, 0.8), seeds=8),
-        # All 10,000 validation examples: 1 point is about 3 standard errors of an accuracy near 87%.
-        # Checked every 25 epochs: a run that never fits ends at the median of its last quarter's
-        # checks and has converged when that is within 1 point of the third quarter's median.
-        # 1,600 epochs: the shortest budget of 400/800/1,200/1,600 at which a pilot (seeds 1000-1004,
-        # widths 16 and 32) had at least 95% of each noise type's runs converged (randX 100% from 800
-        # on; randY 86%, 90%, 96% at 800, 1,200, 1,600: 2x16 is still memorizing random labels).
-        # Runs that fit stop there, so only the narrow widths train longer.
-        # 5 seeds: at 8 (so that one seed may disagree in the two plateau parts' sign tests, as in the
-        # tier's other sign tests) C1 took 920 s on 2 cores, beyond CI's budget (docs/design.md).
+        # All 10,000 validation examples (1 point is about 3 standard errors); 1,600 epochs, the shortest
+        # budget at which a pilot had 95% of each noise type's runs converged; 5 seeds for CI's budget.
         capacity=Capacity(RunConfig(n_train=2000, n_val=10_000, width=256, lr=0.1, batch_size=32, max_epochs=1600,
                                     val_every=25, pool=2),
                           widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.01, seeds=5),
-        # Measured at a matched training loss of 0.1 (mean cross-entropy over the whole training set)
-        # with lr 0.0025 at batch 4 (2/lr = 800). Under SGD the top eigenvalue rises as lr falls, so a
-        # smaller lr at batch 32 stays near its cap (lr x eigenvalue / 2 of 0.4 at lr 0.05, 0.47 at
-        # 0.02); halving lr and batch together keeps lr/batch, and with it the epochs to the target,
-        # while the cap recedes. A pilot (seeds 1000-1002, docs/design.md) halved both from 0.02/32 to
-        # 0.00125/2: 0.0025/4 is the first setting from which the next halving moves no condition's
-        # mean eigenvalue by more than 10% (lr x eigenvalue / 2 at most 0.11 there).
-        # 2x128 at n = 2,000 (n/d 10.2), both estimators on every model. 8 seeds: at 5 the label-noise
-        # trend held at 4 of 5 seed sets (mean rho 0.36 at base seed 2; docs/design.md).
+        # At a matched training loss of 0.1; lr 0.0025 at batch 4, the first setting from which halving
+        # both moves no condition's mean eigenvalue by more than 10%; both estimators on every model.
         sharpness=Sharpness(RunConfig(n_train=2000, n_val=500, width=128, lr=0.0025, batch_size=4, max_epochs=2000,
                                       val_every=100, sharpness="both", pool=2, target_loss=0.1),
                             levels=(0.0, 1 / 3, 2 / 3, 1.0), seeds=8),
-        # C4 shrunk to minutes on a CPU (paper: CIFAR-10, 64 filters, lr 0.01 halved every 10 epochs):
-        # 256 examples, 8 filters on 14x14 inputs (28x28 average-pooled by 2: a quarter of the convolution
-        # work, measured 3x faster), the paper's dense 384/192. lr 0.05 halved every 20 epochs, because at
-        # the paper's schedule random labels are far from fitted in 50 epochs (docs/design.md, pitfalls); without
-        # regularization random labels then reach 98-100% training accuracy after 50 epochs (pilot of 3
-        # seeds, then 8 of 8 seeds at base seed 0). The full tier's five strengths per regularizer, over the
-        # paper's ranges. Validation on 5,000 examples at the last epoch only. 8 seeds (see above): 432
-        # CNNs in one batch, 27 curve points (21, and the dropout replicate's 6 on other seeds) x 2 label
-        # conditions x 8 seeds.
+        # 256 examples, 8 filters on 14x14 inputs; lr 0.05 halved every 20 epochs, so that without
+        # regularization random labels are memorized (98-100%) within 50 epochs; 432 CNNs in one batch.
         regularization=Regularization(
             CNNConfig(n_train=256, n_val=5000, channels=8, dense=(384, 192), downsample=2, lr=0.05, halve_every=20,
                       batch_size=32, epochs=50, val_every=50),
@@ -165,11 +138,8 @@ TIERS = {
                                     val_every=10),
                           widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
                           tolerance=0.01, seeds=5),
-        # Power iteration only: LeCun's estimator would cost hundreds of full-gradient passes per model.
-        # At a matched training loss of 0.1, as in the smoke tier; lr 0.01 puts 2/lr at 200. Unlike the
-        # smoke tier it keeps the paper's lr at batch 32: lr 0.0025 at batch 4 would cost about 8 times
-        # the steps (about 27 instead of 3.4 H200-hours). Its report gives lr x eigenvalue / 2; near 1,
-        # the full tier's verdict would be the learning rate's, as the smoke tier's was at batch 32.
+        # Power iteration only (LeCun's estimator would cost hundreds of gradient passes per model); the
+        # paper's lr at batch 32 (batch 4 would take 8 times the steps): its report gives lr x eigenvalue / 2.
         sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
                                       max_epochs=1000, val_every=10, sharpness="power", target_loss=0.1),
                             levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=5),

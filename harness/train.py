@@ -323,9 +323,7 @@ def sgd_step_(model: BatchedMLP, x: torch.Tensor, y: torch.Tensor, lr: float) ->
     Each layer's weight update is fused into its weight-gradient product (`baddbmm_`: W += -lr a^T g),
     so no gradient tensor is written and read back; a layer's input gradient is taken before its
     update. Against autograd it agrees to rounding (tests/test_train.py, float64); in float32 the
-    last bits differ. The trainer's step on every device: on the 2-core CPU it takes 0.98 ms where
-    autograd takes 2.11 (80 MLPs 2x128 at batch 4, C3's smoke group) and 10.0 ms against 13.3 (65
-    MLPs 2x256 at batch 32, C1's widest)."""
+    last bits differ. The trainer's step on every device (its speed: docs/design.md, "Harness")."""
     weights, biases = list(model.weights), list(model.biases)
     inputs, h = [x], x
     for i, (w, b) in enumerate(zip(weights, biases)):
