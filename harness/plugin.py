@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster, data, decision, plan, report
-from .provenance import ROOT, verdict_fingerprint
+from .provenance import ROOT, design_fingerprint, verdict_fingerprint
 from .rows import Row
 from .session import SEED_STRIDE, Options, Session
 
@@ -40,7 +40,7 @@ def pytest_addoption(parser):
                 help=f"folder with dataset files (env CLAIMS_DATA_ROOT); also searched: {data.DEFAULT_DATA_ROOT} "
                      f"and, for Fashion-MNIST, {data.DEBIAN_FASHION_MNIST}")
     g.addoption("--device", default="auto", help="torch device to train on: auto (CUDA if present), cpu, cuda, cuda:1")
-    g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 8 smoke / 5 full)")
+    g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 8; C1's smoke 5)")
     g.addoption("--base-seed", type=int, default=0,
                 help=f"use the K-th disjoint set of seeds (K*{SEED_STRIDE} + 0..N-1), to check that verdicts are "
                      "robust")
@@ -86,8 +86,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "smoke: small claim variant, minutes on 2 CPU cores (CI regression check)")
     config.addinivalue_line("markers", "full: claim at the paper's scale; GPU-hours, selected only by -m full")
     config.addinivalue_line("markers", "slow: harness test that takes more than a few seconds")
-    config.addinivalue_line("markers", "expect_outcome(*outcomes): the failed outcomes ('not shown', 'contradicted') "
-                                       "a claim's strict xfail accepts; any other outcome fails the test")
+    config.addinivalue_line("markers", "expect_outcome({dataset: outcomes}, because=...): the outcomes (contradicted, "
+                                       "absent, inconclusive) a claim was measured to have at smoke scale per dataset; "
+                                       "there it expects one of them (xfail), any other outcome fails")
     try:
         options(config).check()
     except ValueError as e:
@@ -114,7 +115,7 @@ def pytest_report_header(config):
     o = options(config)
     expr = config.getoption("markexpr") or "all but full (default)"
     return [f"claims: -m {expr!r}; dataset {o.dataset or 'paper default per claim'}; device {o.device_label()}; "
-            f"{o.seeds or 'tier default (8 smoke, 5 full)'} seeds per condition, base seed {o.base_seed}",
+            f"{o.seeds or 'the tier default'} seeds per condition, base seed {o.base_seed}",
             f"claims: store {'off (--no-cache)' if o.no_cache else o.store}; reports {o.report_dir}"]
 
 
@@ -140,21 +141,23 @@ def claims(request, tmp_path_factory) -> Session:
 @pytest.fixture
 def decide(request, claims):
     """decide(claim, verdict, control, tier=, dataset=, note=, control_note=, compute_s=, parts=(),
-    figures={}) records the claim's verdict, any further (role, verdict) parts it needs and its
-    negative control as report rows, draws its figures ({file name: plot(path)}), then ends the test
-    by harness.decision.conclude: a passing control, or an outcome the strict xfail (marker
-    `expect_outcome`) does not expect, fails it outright; a claim that does not hold raises
-    AssertionError, what a strict xfail expects."""
-    def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), figures=None):
+    gates=(), figures={}) records the claim's verdict, any further (role, verdict) parts it needs,
+    the gates of its design and its negative control as report rows, draws its figures ({file name:
+    plot(path)}), then ends the test by harness.decision.conclude, with the outcomes recorded for
+    its dataset (marker `expect_outcome`)."""
+    def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), gates=(),
+            figures=None):
         module = request.node.path.relative_to(ROOT).as_posix()
-        rows = decision.decision_rows(claim, verdict, control, parts=parts, test=request.node.name, module=module,
-                                      tier=tier, dataset=dataset, note=note, control_note=control_note,
-                                      compute_s=compute_s, first_seed=claims.first_seed,
-                                      provenance={**claims.provenance, "code": verdict_fingerprint(module)})
+        marker = request.node.get_closest_marker("expect_outcome")
+        expected = marker.args[0].get(dataset) if marker else None
+        rows = decision.decision_rows(claim, verdict, control, parts=parts, gates=gates, test=request.node.name,
+                                      module=module, tier=tier, dataset=dataset, note=note, control_note=control_note,
+                                      compute_s=compute_s, first_seed=claims.first_seed, expected=expected,
+                                      provenance={**claims.provenance, "code": verdict_fingerprint(module),
+                                                  "design": design_fingerprint(module)})
         request.node.user_properties.extend((ROW, r.to_json()) for r in rows)
         claims.draw(tier, dataset, figures or {})
-        expected = request.node.get_closest_marker("expect_outcome")
-        decision.conclude(claim, verdict, control, parts=parts, expected=expected.args if expected else None,
+        decision.conclude(claim, verdict, control, parts=parts, gates=gates, expected=expected, dataset=dataset,
                           note=note, control_note=control_note)
     return run
 

@@ -39,6 +39,37 @@ def verdict_fingerprint(module: str) -> str:
     return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
 
 
+DESIGN_CODE = ("tiers.py", "stats.py", "decision.py", "measures.py")  # settings and decision rules
+FROZEN = ROOT / "claims" / "frozen_designs.json"  # claim module -> its design hash when it was frozen
+CONFIRMATORY_BASE_SEEDS = range(5, 10)  # run once per frozen design; base seeds 0-4 are exploratory
+
+
+@functools.cache
+def design_fingerprint(module: str) -> str:
+    """Hash of a claim's design: its module (run configs, statistic, thresholds, recorded outcomes)
+    with the tier settings and the decision rules of DESIGN_CODE, without docstrings and comments.
+    A design is frozen when its hash is written to FROZEN; rows at CONFIRMATORY_BASE_SEEDS confirm it
+    only while their recorded hash equals the frozen one."""
+    here = Path(__file__).parent
+    files = [*(here / f for f in DESIGN_CODE), ROOT / module]
+    return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
+
+
+def frozen_designs() -> dict[str, str]:
+    """{claim module: frozen design hash} (empty before any design is frozen)."""
+    import json
+
+    return json.loads(FROZEN.read_text()) if FROZEN.is_file() else {}
+
+
+def phase(row) -> str:
+    """'confirmatory' for a row of a frozen design at a confirmatory base seed, made while its design
+    hash equals the frozen one; 'exploratory' for every other row."""
+    frozen = frozen_designs().get(row.module)
+    return ("confirmatory" if row.base_seed in CONFIRMATORY_BASE_SEEDS and frozen is not None
+            and row.provenance.get("design") == frozen else "exploratory")
+
+
 def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
     """The session's part of every row: base seed, device and precision, torch, threads, Python,
     training-code hashes, git commit and whether the result store was used."""

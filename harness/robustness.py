@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .provenance import ROOT, verdict_fingerprint
+from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, phase, verdict_fingerprint
 from .report import atomic_text, read
 from .rows import Row
 
@@ -55,11 +55,11 @@ def run(seeds: list[int], tier: str, report_dir: Path, pytest_args: list[str]) -
 
 def table(rows: list[Row], seeds: list[int]) -> str:
     """Markdown: per claim test, the effect it measures, its outcome, effect and p at each base seed,
-    'holds k of K', whether it is stable, and whether its negative control passed anywhere. Rows of
+    'holds k of K', whether it is stable, and whether its negative control held anywhere. Rows of
     one dataset and device."""
     tests = sorted({(r.claim, r.test) for r in rows if r.role == "claim"})
     head = ["claim", "test", "effect", *(f"base seed {k}" for k in seeds), "holds", "same at every base seed",
-            "controls passed"]
+            "controls held"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for claim, test in tests:
         mine = {r.base_seed: r for r in rows if (r.claim, r.test, r.role) == (claim, test, "claim")}
@@ -78,9 +78,11 @@ def table(rows: list[Row], seeds: list[int]) -> str:
 
 def _cell(row: Row) -> str:
     """'holds, 1.44, p 0.0039' (the claim's outcome, effect and main p; '*' where pytest did not
-    accept it, '†' where other code than the checkout's made it)."""
+    accept it, '†' where other code than the checkout's made it, '‡' at a confirmatory base seed
+    where the row does not confirm a frozen design)."""
     mark = "" if row.pytest in ("passed", "xfailed") else " *"
     mark += "" if current(row) else " †"
+    mark += " ‡" if row.base_seed in CONFIRMATORY_BASE_SEEDS and phase(row) != "confirmatory" else ""
     return f"{row.outcome}, {row.effect:.3g}, p {row.p_value:.2g}{mark}"
 
 
@@ -99,16 +101,22 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
         rows = read(path)
         parts = [f"# Robustness over base seeds {', '.join(map(str, seeds))}: tier `{tier}`, dataset "
                  f"`{path.parent.name}`", "",
-                 "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, not shown, "
-                 "contradicted), its effect (named in the effect column) and its p-value at that base seed (seeds "
-                 "K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an XPASS of a "
-                 "strict xfail) and `†` one that other code than this checkout's made (its claim module or "
-                 "a harness module that computes runs, settings or statistics differ beyond docstrings and comments: "
-                 "run that base seed again). 'controls passed' counts base seeds where the negative control held (it "
-                 "must be 0).", ""]
+                 "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, contradicted, "
+                 "absent, inconclusive), its effect (named in the effect column) and its p-value at that base seed "
+                 "(seeds K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an outcome "
+                 "other than the one recorded for the dataset), `†` one that other code than this checkout's made "
+                 "(its claim module or a harness module that computes runs, settings or statistics differ beyond "
+                 "docstrings and comments: run that base seed again) and `‡` a row at a confirmatory base seed that "
+                 "does not confirm a frozen design (claims/frozen_designs.json). 'controls held' counts base seeds "
+                 "where the negative control held (it must be 0). Base seeds 0-4 are exploratory: the designs were "
+                 "chosen on them; 5-9 are run once per frozen design.", ""]
+        groups = [("Exploratory", [k for k in seeds if k not in CONFIRMATORY_BASE_SEEDS]),
+                  ("Confirmatory", [k for k in seeds if k in CONFIRMATORY_BASE_SEEDS])]
         for device in sorted({r.device for r in rows}):
             mine = [r for r in rows if r.device == device]
-            parts += [f"## {device}", "", table(mine, seeds), ""]
+            for name, ks in groups:
+                if ks:
+                    parts += [f"## {name}, {device}", "", table(mine, ks), ""]
         text = "\n".join(parts)
         print(text)
         atomic_text(path.parent / "robustness.md", text)

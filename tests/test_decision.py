@@ -1,85 +1,89 @@
-"""How a claim test ends: a passing negative control or an unexpected outcome fails it outright
-(pytest.fail, which no strict xfail excuses); a claim that does not hold raises AssertionError, the
-only exception its strict xfail accepts. Cannot check: pytest's own xfail machinery (tested by pytest)."""
+"""How a claim test ends: a negative control that holds, or an outcome other than the one recorded
+for the dataset, fails it outright (pytest.fail); a recorded outcome ends it as an xfail; without a
+record the claim must hold (AssertionError otherwise). A failed gate makes the claim inconclusive.
+Cannot check: pytest's own xfail machinery (tested by pytest)."""
 from __future__ import annotations
 
 import pytest
 
 from harness import stats
-from harness.decision import claim_outcome, conclude
+from harness.decision import Gate, claim_outcome, conclude
 from harness.tiers import tier_params
 
 HOLDS = stats.share_test([True] * 8, alpha=0.05, min_share=0.8)
-NOT_SHOWN = stats.share_test([True] * 5 + [False] * 3, alpha=0.05, min_share=0.8)
+INCONCLUSIVE = stats.share_test([True] * 5 + [False] * 3, alpha=0.05, min_share=0.8)
+ABSENT = stats.share_test([True] * 3 + [False] * 5, alpha=0.05, min_share=0.8)
 CONTRADICTED = stats.share_test([False] * 8, alpha=0.05, min_share=0.8)
+OK_GATE, FAILED_GATE = Gate("converged", 0.97, 0.95), Gate("converged", 0.9, 0.95)
 
 
 def test_outcomes_of_the_fixture_verdicts():
-    assert (HOLDS.outcome, NOT_SHOWN.outcome, CONTRADICTED.outcome) == ("holds", "not shown", "contradicted")
+    assert [v.outcome for v in (HOLDS, CONTRADICTED, ABSENT, INCONCLUSIVE)] == list(stats.OUTCOMES)
 
 
-@pytest.mark.parametrize("expected", [None, ("not shown",), ("not shown", "contradicted")])
-def test_a_passing_negative_control_fails_the_test_whatever_was_expected(expected):
-    """A control that holds is a failure (pytest's Failed, not AssertionError), also under a strict xfail."""
-    with pytest.raises(pytest.fail.Exception, match="negative control passed"):
-        conclude("C0", NOT_SHOWN, HOLDS, expected=expected)
+@pytest.mark.parametrize("expected", [None, ("inconclusive",), ("inconclusive", "contradicted")])
+def test_a_negative_control_that_holds_fails_the_test_whatever_was_expected(expected):
+    """A control that holds is a failure (pytest's Failed, not AssertionError), also where a failing
+    outcome is recorded."""
+    with pytest.raises(pytest.fail.Exception, match="negative control held"):
+        conclude("C0", INCONCLUSIVE, HOLDS, expected=expected)
 
 
 def test_a_claim_that_holds_ends_quietly_and_one_that_does_not_raises_assertion_error():
     conclude("C0", HOLDS, CONTRADICTED, expected=None)
-    with pytest.raises(AssertionError, match="C0 not shown"):
-        conclude("C0", NOT_SHOWN, CONTRADICTED, expected=None)
-    with pytest.raises(AssertionError, match="C0 contradicted"):
-        conclude("C0", CONTRADICTED, NOT_SHOWN, expected=("contradicted",))
+    for verdict, word in ((INCONCLUSIVE, "inconclusive"), (ABSENT, "absent"), (CONTRADICTED, "contradicted")):
+        with pytest.raises(AssertionError, match=f"C0 {word}"):
+            conclude("C0", verdict, INCONCLUSIVE, expected=None)
 
 
-def test_an_outcome_the_strict_xfail_does_not_expect_fails_outright():
-    """An xfail that expects 'contradicted' does not excuse 'not shown', and vice versa."""
-    with pytest.raises(pytest.fail.Exception, match="expects contradicted"):
-        conclude("C5", NOT_SHOWN, NOT_SHOWN, expected=("contradicted",))
-    with pytest.raises(pytest.fail.Exception, match="expects not shown"):
-        conclude("C5", CONTRADICTED, NOT_SHOWN, expected=("not shown",))
+def test_a_recorded_outcome_is_an_xfail_and_any_other_fails_outright():
+    """Where 'contradicted' is recorded, 'contradicted' is an xfail; 'inconclusive' fails; 'holds'
+    fails too (the record must change once the new outcome is confirmed)."""
+    with pytest.raises(pytest.xfail.Exception, match="as recorded for fashion-mnist"):
+        conclude("C5", CONTRADICTED, INCONCLUSIVE, expected=("contradicted",), dataset="fashion-mnist")
+    with pytest.raises(pytest.fail.Exception, match="recorded for fashion-mnist is contradicted"):
+        conclude("C5", INCONCLUSIVE, INCONCLUSIVE, expected=("contradicted",), dataset="fashion-mnist")
+    with pytest.raises(pytest.fail.Exception, match="It holds, but contradicted is recorded"):
+        conclude("C5", HOLDS, INCONCLUSIVE, expected=("contradicted",), dataset="fashion-mnist")
 
 
 def test_a_part_that_fails_makes_the_claim_fail_and_shapes_its_outcome():
-    """The claim's outcome covers its parts: a part not shown makes it not shown, a contradicted part
-    contradicted; conclude raises AssertionError naming the part."""
-    assert claim_outcome(HOLDS, [("plateau", NOT_SHOWN)]) == "not shown"
+    """The claim's outcome covers its parts: a part inconclusive makes it inconclusive, a part absent
+    or contradicted (Bonferroni over two parts) makes it so; conclude raises naming the outcome."""
+    assert claim_outcome(HOLDS, [("plateau", INCONCLUSIVE)]) == "inconclusive"
     assert claim_outcome(HOLDS, [("plateau", CONTRADICTED)]) == "contradicted"
-    with pytest.raises(AssertionError, match=r"\(plateau\)"):
-        conclude("C1", HOLDS, NOT_SHOWN, parts=[("plateau", NOT_SHOWN)], expected=("not shown",))
+    assert claim_outcome(HOLDS, [("plateau", ABSENT)]) == "absent"
+    with pytest.raises(AssertionError, match="plateau: inconclusive"):
+        conclude("C1", HOLDS, INCONCLUSIVE, parts=[("plateau", INCONCLUSIVE)], expected=None)
 
 
-def test_tier_params_marks_a_smoke_failure_with_its_expected_outcomes():
-    """smoke_fails gives the smoke variant a strict xfail that accepts AssertionError only, an
-    expect_outcome marker, and a reason that starts with what it expects; a wrong outcome is refused."""
-    smoke, full = tier_params(smoke_fails="numbers", expect=("contradicted",))
+def test_a_failed_gate_makes_the_claim_inconclusive_whatever_its_statistics():
+    assert claim_outcome(HOLDS, gates=[OK_GATE]) == "holds"
+    assert claim_outcome(HOLDS, gates=[FAILED_GATE]) == "inconclusive"
+    assert claim_outcome(CONTRADICTED, gates=[FAILED_GATE]) == "inconclusive"
+    assert Gate("lr x eig / 2", 0.1, 0.15, at_most=True).passed and not Gate("x", 0.2, 0.15, at_most=True).passed
+    with pytest.raises(AssertionError, match=r"inconclusive \(gate failed: converged\)"):
+        conclude("C1", HOLDS, INCONCLUSIVE, gates=[FAILED_GATE], expected=None)
+
+
+def test_tier_params_records_outcomes_per_dataset_on_the_smoke_variant_only():
+    """The smoke variant carries an expect_outcome marker with the outcomes per dataset; the full
+    variant only its tier marker; a record of 'holds' (or of nothing) is refused."""
+    smoke, full = tier_params(expect={"fashion-mnist": ("contradicted",)}, because="numbers")
     marks = {m.name: m for m in smoke.marks}
-    assert marks["xfail"].kwargs["strict"] and marks["xfail"].kwargs["raises"] is AssertionError
-    assert marks["xfail"].kwargs["reason"].startswith("expected: contradicted; numbers")
-    assert marks["expect_outcome"].args == ("contradicted",)
+    assert marks["expect_outcome"].args == ({"fashion-mnist": ("contradicted",)},)
+    assert marks["expect_outcome"].kwargs["because"] == "numbers"
     assert [m.name for m in full.marks] == ["full"]
     with pytest.raises(ValueError, match="choose from"):
-        tier_params(smoke_fails="x", expect=("holds",))
-
-
-def test_every_harness_test_runs_under_a_time_limit(request):
-    """Where pytest-timeout is installed (CI), each harness test gets a time limit, so a loop that
-    never ends (a broken estimator) fails the run instead of hanging it; without the plugin (a GPU
-    machine with no registry) no limit is attached and nothing breaks.
-
-    Cannot check: that the limit fits a slower machine than CI's."""
-    limit = request.node.get_closest_marker("timeout")
-    if request.config.pluginmanager.hasplugin("timeout"):
-        assert limit is not None and limit.args[0] > 0
-    else:
-        assert limit is None
+        tier_params(expect={"mnist": ("holds",)})
+    with pytest.raises(ValueError, match="choose from"):
+        tier_params(expect={"mnist": ()})
 
 
 def test_provenance_names_what_made_a_verdict():
     """Every report row carries its base seed, device, precision, threads, torch and Python versions,
     the git commit of the code (None outside git) and hashes of the training code (the verdict
-    code's is per claim module: tests/test_report.py).
+    code's and the design's are per claim module: tests/test_report.py).
 
     Cannot check: a GPU's name and TF32 setting (no GPU in CI)."""
     from harness.provenance import session_provenance

@@ -344,23 +344,24 @@ def test_a_conjunction_reports_the_effect_of_the_part_closest_to_its_minimum():
 def test_page_trend_effect_counts_a_flat_seed_as_no_trend():
     """A seed whose values are all equal (e.g. every setting censored at the budget) adds rho 0 to the
     mean Spearman rho, not 1: rows increasing, flat and decreasing give (1 + 0 - 1) / 3 = 0."""
-    v = S.page_trend([[1, 2, 3], [5, 5, 5], [9, 8, 7]], alpha=ALPHA, min_effect=0.5, rng=np.random.default_rng(0))
+    v = S.page_trend([[1, 2, 3], [5, 5, 5], [9, 8, 7]], alpha=ALPHA, min_effect=0.5)
     assert v.effect == pytest.approx(0.0, abs=1e-12) and not v.passed
-    flat = S.page_trend([[1, 2, 3], [4, 4, 4]], alpha=ALPHA, min_effect=0.6, rng=np.random.default_rng(0))
+    flat = S.page_trend([[1, 2, 3], [4, 4, 4]], alpha=ALPHA, min_effect=0.6)
     assert flat.effect == pytest.approx(0.5) and not flat.passed
 
 
 def test_page_trend_p_value_of_two_perfectly_increasing_seeds_is_one_in_36():
     """Two seeds, three settings, both strictly increasing: L is at its maximum (28), which under the null
     (each row's ranks uniform over the 3! orders) has probability exactly (1/6)**2 = 1/36."""
-    v = S.page_trend([[1, 2, 3], [10, 20, 30]], alpha=ALPHA, min_effect=1.0, rng=np.random.default_rng(0))
+    v = S.page_trend([[1, 2, 3], [10, 20, 30]], alpha=ALPHA, min_effect=1.0)
     assert v.statistic == 28 and v.p_value == pytest.approx(1 / 36, rel=1e-9)
     assert v.effect == pytest.approx(1.0) and v.passed
 
 
 @pytest.mark.parametrize("values", [[1.0, 3.0], [2.0, 2.0, 5.0], [1.0, 2.0, 4.0, 8.0, 16.0]], ids=["2", "3", "5"])
-def test_bootstrap_interval_of_unequal_seeds_has_positive_width_within_their_range(values):
-    """From two unequal seeds on, the interval is a real bootstrap interval: wider than a point and inside
-    [min, max] of the seeds (every resample's mean lies there), never a zero-width 'certain' report."""
-    low, high = S.bootstrap_interval(values, np.mean, np.random.default_rng(0), n_resamples=500)
-    assert min(values) <= low < high <= max(values)
+def test_median_interval_of_few_unequal_seeds_is_their_range_never_a_point(values):
+    """Below 6 seeds no order-statistic interval reaches 95%, so the interval is the seeds' range (exact
+    level 1 - 2 / 2^n): wider than a point, never a zero-width 'certain' report."""
+    low, high, level = S.median_interval(values)
+    assert (low, high) == (min(values), max(values)) and low < high
+    assert level == pytest.approx(1 - 2 * 0.5 ** len(values))

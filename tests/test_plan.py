@@ -39,6 +39,6 @@ def test_plan_prints_an_estimated_plan_and_trains_nothing(tmp_path):
     out, store, reports = claims_session(tmp_path, "-m", "full", "--plan", "-k", "time_to_fit", timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 skipped" in out.stdout and "plan: no verdict" in out.stdout
-    assert "| time to fit | 20 models, MLP 2x4096, n 50000 | H200 (estimate, cost model) |" in out.stdout
+    assert "| time to fit | 32 models, MLP 2x4096, n 50000 | H200 (estimate, cost model) |" in out.stdout
     assert "Estimated, not measured" in out.stdout
     assert not list(store.glob("*.npz")) and not reports.exists()

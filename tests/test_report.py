@@ -11,12 +11,16 @@ from harness.rows import Row
 
 def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, pytest="passed", base_seed=0, device="cpu",
         verdict=None, **kw) -> Row:
-    """A consistent row: holds (p 0.0039), not shown (p 0.36) or contradicted (p 1, reverse p 0.0039)."""
-    verdict = verdict or ("holds" if passed else "not shown")
-    p, p_reverse = {"holds": (0.0039, 1.0), "not shown": (0.36, 0.5), "contradicted": (1.0, 0.0039)}[verdict]
+    """A consistent row: holds (p 0.0039), inconclusive (p 0.36), absent (absent p 0.01) or
+    contradicted (reverse p 0.0039, effect 0.7)."""
+    verdict = verdict or ("holds" if passed else "inconclusive")
+    p, p_reverse, p_absent, effect = {"holds": (0.0039, 1.0, 1.0, 1.4), "inconclusive": (0.36, 0.5, 0.2, 1.4),
+                                      "absent": (0.36, 0.5, 0.01, 1.1),
+                                      "contradicted": (1.0, 0.0039, 0.001, 0.7)}[verdict]
     base = dict(claim=claim, test=test, module="claims/test_time_to_fit.py", role=role, tier="smoke",
                 dataset="fashion-mnist", method="sign test", statistic=8.0, p_value=p, p_reverse=p_reverse, alpha=0.05,
-                effect=1.4, effect_name="ratio", interval=[1.3, 1.5], min_effect=1.2, n_seeds=8, passed=passed,
+                p_absent=p_absent, reverse_min=1 / 1.2, effect=effect, effect_name="ratio", interval=[1.3, 1.5],
+                min_effect=1.2, n_seeds=8, passed=passed,
                 verdict=verdict, claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0,
                 compute_s=2.0, note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
                 provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14",
@@ -62,14 +66,13 @@ def test_verdict_words_follow_each_rows_own_decision():
     """A claim row shows its three-way outcome and how pytest took it (an expected strict xfail, a
     failure, an XPASS); a part shows its own outcome; a negative control that passed is flagged."""
     assert report.verdict_word(row()) == "holds"
-    assert report.verdict_word(row(passed=False, pytest="failed")) == "not shown (FAILED)"
-    assert report.verdict_word(row(passed=False, pytest="xfailed")) == "not shown (expected: strict xfail)"
-    assert report.verdict_word(row(passed=False, pytest="xfailed",
-                                   verdict="contradicted")) == "contradicted (expected: strict xfail)"
-    assert report.verdict_word(row(pytest="xpassed")).startswith("holds (XPASS")
-    assert report.verdict_word(row(role="part", passed=False, verdict="contradicted")) == "contradicted"
+    recorded = {"dataset": "fashion-mnist", "outcomes": ["contradicted"]}
+    assert report.verdict_word(row(passed=False, pytest="failed")) == "inconclusive (FAILED)"
+    assert report.verdict_word(row(passed=False, pytest="xfailed", verdict="contradicted",
+                                   expected=recorded)) == "contradicted (as recorded for fashion-mnist)"
+    assert report.verdict_word(row(role="part", passed=False, verdict="absent")) == "absent"
     assert report.verdict_word(row(role="negative control", passed=False)) == "control ok"
-    assert report.verdict_word(row(role="negative control", passed=True)) == "CONTROL PASSED"
+    assert report.verdict_word(row(role="negative control", passed=True)) == "CONTROL HELD"
 
 
 def test_table_has_one_line_per_verdict_and_aligned_columns():
@@ -97,7 +100,7 @@ def test_robustness_table_counts_outcomes_over_base_seeds():
     lines = table(rows, parse_seeds("0-4")).splitlines()
     c2a = next(line for line in lines if "| C2a |" in line)
     assert "| ratio | " in c2a
-    assert "not shown, 1.4, p 0.36 *" in c2a and c2a.count("holds, 1.4, p 0.0039") == 3 and "| - |" in c2a
+    assert "inconclusive, 1.4, p 0.36 *" in c2a and c2a.count("holds, 1.4, p 0.0039") == 3 and "| - |" in c2a
     assert c2a.endswith("| 3 of 4 | no | 0 |")
     c5 = next(line for line in lines if "| C5 |" in line)
     assert c5.endswith("| 0 of 5 | yes | 0 |") and c5.count("contradicted") == 5
