@@ -6,7 +6,7 @@ extended version). With half the training examples noise (randY and randX separa
 half reaches 90% training accuracy before the noise half.
 Statistic: per seed, the first epoch each half reaches 90% training accuracy, right-censored at the
 budget; seeds are paired blocks. Decision (alpha 0.05): censoring-aware exact one-sided sign test
-that the noise half needs more epochs; minimum geometric-mean ratio noise/clean 1.2.
+that the noise half needs more epochs; minimum median ratio noise/clean 1.2.
 Control: the same test on a sham condition that picks the same half but leaves it real.
 Reported, not tested: the epoch of best validation accuracy against the epoch the noise half fits.
 The randX verdict goes beyond the paper (its extended version measures label noise).
@@ -20,21 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import numpy_generator, report, stats
+from harness import report, stats
 from harness.core import RunResult
 from harness.measures import first_epoch
 from harness.tiers import tier_params
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
-MIN_RATIO = 1.2  # the noise subset needs >= 20% more epochs than the clean subset (geometric mean)
+MIN_RATIO = 1.2  # the noise subset needs >= 20% more epochs than the clean subset (median over seeds)
 THRESHOLD = 0.9  # training accuracy a subset must reach to count as fitted
 FRACTION = 0.5  # share of the training examples that are noise
 CONDITIONS = ("randY", "randX", "sham")
 TIERS = tier_params()
-RANDX_TIERS = tier_params(expect=("contradicted",), smoke_fails=(
-    "i.i.d. Gaussian inputs are memorized before the real examples are learned (smoke tier, Fashion-MNIST, at every "
-    "base seed 0-4; with covariance-matched noise a pilot saw the paper's order: docs/design.md)"))
+RANDX_TIERS = tier_params(expect={"fashion-mnist": ("contradicted",)}, because=(
+    "i.i.d. Gaussian inputs are memorized before the real examples are learned; with covariance-matched noise a "
+    "pilot saw the paper's order (docs/design.md)"))
 
 
 @dataclass
@@ -51,8 +51,7 @@ class Order:
 
     def clean_first(self, condition: str) -> stats.Verdict:
         (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
-        rng = numpy_generator("bootstrap", "C5", condition, self.tier, self.dataset)
-        return stats.censored_sign_test(noise, clean, nc, cc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
+        return stats.censored_sign_test(noise, clean, nc, cc, alpha=ALPHA, min_ratio=MIN_RATIO)
 
     def describe(self, condition: str) -> str:
         (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")

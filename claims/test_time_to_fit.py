@@ -8,8 +8,9 @@ Statistic: epochs to 100% training accuracy per seed, right-censored at the budg
 blocks (same subset, initialisation and data order in every condition). Alpha 0.05.
 - C0: exact one-sided binomial test that a seed fits random labels (against 1/2); minimum share 0.8.
   Control: the same test on a 2x4 network, too small to memorize them.
-- C2a: censoring-aware exact sign test that randY needs more epochs than real; minimum geometric-mean
-  ratio 1.2. Control: two independent real-data replicates (seeds + 10^9).
+- C2a: censoring-aware exact sign test that randY needs more epochs than real; minimum median ratio
+  1.2 (absent: an exact sign test that most seeds' ratio is below 1.2). Control: two independent
+  real-data replicates (seeds + 10^9).
 - C2b: intersection-union of two such tests (randX faster than real, and than randY). Control: the
   replicates the other way round.
 Seeds: 8 smoke, 5 full. Design and reasons: docs/design.md#c0-c2a-c2b-time-to-fit.
@@ -22,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import numpy_generator, report, stats
+from harness import report, stats
 from harness.core import RunResult
 from harness.tiers import tier_params
 
 PAPER_DATASET = "mnist"
 ALPHA = 0.05
-MIN_RATIO = 1.2  # slower condition needs >= 20% more epochs (geometric mean over seeds)
+MIN_RATIO = 1.2  # slower condition needs >= 20% more epochs (median over seeds)
 MIN_SHARE = 0.8  # C0: share of seeds that reach 100% on random labels
 REPLICATE = 10**9  # seed offset of the independent real-data replicate (negative controls)
 CONTROL_WIDTH = 4  # C0's control: hidden units per layer of a network too small to memorize
@@ -57,12 +58,9 @@ class Sweep:
         rs = self.results[condition]
         return np.array([r.epochs_to_fit for r in rs]), np.array([not r.fitted for r in rs])
 
-    def faster(self, slow: str, fast: str, rng) -> stats.Verdict:
+    def faster(self, slow: str, fast: str) -> stats.Verdict:
         (s, sc), (f, fc) = self.epochs(slow), self.epochs(fast)
-        return stats.censored_sign_test(s, f, sc, fc, alpha=ALPHA, min_ratio=MIN_RATIO, rng=rng)
-
-    def rng(self, test: str) -> np.random.Generator:
-        return numpy_generator("bootstrap", test, self.tier, self.dataset)
+        return stats.censored_sign_test(s, f, sc, fc, alpha=ALPHA, min_ratio=MIN_RATIO)
 
 
 def sweep(claims, tier: str) -> Sweep:
@@ -120,8 +118,8 @@ def test_random_labels_are_fitted_completely(tier, claims, decide):
 def test_random_labels_take_longer_to_fit(tier, claims, decide):
     """C2a: in every seed, random labels need more epochs to reach 100% than real labels."""
     s = sweep(claims, tier)
-    v = s.faster("labels: randY", "labels: real", s.rng("C2a"))
-    control = s.faster("labels: real, replicate", "labels: real", s.rng("C2a control"))
+    v = s.faster("labels: randY", "labels: real")
+    control = s.faster("labels: real, replicate", "labels: real")
     note = f"{_describe(s, 'labels: randY')}; {_describe(s, 'labels: real')} (+ = censored at the budget)"
     decide("C2a", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            figures=figures(s, claims.tier(tier)),
@@ -133,9 +131,8 @@ def test_random_inputs_are_fitted_faster(tier, claims, decide):
     """C2b (beyond the paper's abstract in its second half: Zhang et al.'s Fig. 1a): in every seed,
     Gaussian inputs reach 100% sooner than real data and than random labels."""
     s = sweep(claims, tier)
-    v = stats.all_of([s.faster("real", "randX", s.rng("C2b real")),
-                      s.faster("randY", "randX", s.rng("C2b randY"))], "randX faster than real and than randY")
-    control = s.faster("real", "real, replicate", s.rng("C2b control"))
+    v = stats.all_of([s.faster("real", "randX"), s.faster("randY", "randX")], "randX faster than real and than randY")
+    control = s.faster("real", "real, replicate")
     note = f"{_describe(s, 'randX')}; {_describe(s, 'real')}; {_describe(s, 'randY')}"
     decide("C2b", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
            figures=figures(s, claims.tier(tier)),
