@@ -132,8 +132,9 @@ def convergence(c: Curves) -> Gate:
                 MIN_CONVERGED)
 
 
-PARAMS = [*tier_params("randX", expect={"fashion-mnist": ("inconclusive",)}, because=(
-              "with 5 seeds the trend and the plateau part do not decide at every seed set")),
+PARAMS = [*tier_params("randX", expect={"fashion-mnist": ("holds", "inconclusive")}, because=(
+              "holds at 3 of the 5 exploratory seed sets: with 5 seeds the trend and the plateau part do not "
+              "decide at every seed set")),
           *tier_params("randY", expect={"fashion-mnist": ("inconclusive",)}, because=(
               "runs at the narrowest width are still memorizing random labels at the budget (fewer than 95% "
               "converged)"))]

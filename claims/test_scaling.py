@@ -147,8 +147,9 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
                                                               claims.tier(tier).scaling.run)})
 
 
-SIZE_TIERS = tier_params(expect={"fashion-mnist": ("inconclusive", "absent")}, because=(
-    "more data slows fitting only a little, and not clearly more with noise"))
+SIZE_TIERS = tier_params(expect={"fashion-mnist": ("holds", "inconclusive")}, because=(
+    "holds at 2 of the 5 exploratory seed sets: more data slows fitting more with noise by about the minimum "
+    "effect per doubling, so the verdict changes with the seed set"))
 
 
 @pytest.mark.parametrize("tier", SIZE_TIERS)

@@ -62,6 +62,17 @@ def frozen_designs() -> dict[str, str]:
     return json.loads(FROZEN.read_text()) if FROZEN.is_file() else {}
 
 
+def freeze(modules: list[str] | None = None) -> dict[str, str]:
+    """Write the current design hash of each claim module (default: every claims/test_*.py) to
+    FROZEN, keeping the others' entries; returns what FROZEN now holds."""
+    import json
+
+    modules = modules or sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "claims").glob("test_*.py"))
+    frozen = {**frozen_designs(), **{m: design_fingerprint(m) for m in modules}}
+    FROZEN.write_text(json.dumps(dict(sorted(frozen.items())), indent=1) + "\n")
+    return frozen
+
+
 def phase(row) -> str:
     """'confirmatory' for a row of a frozen design at a confirmatory base seed, made while its design
     hash equals the frozen one; 'exploratory' for every other row."""

@@ -77,7 +77,7 @@ def verdict_word(row: Row) -> str:
         return row.verdict
     outcome = row.outcome
     expected = f"{outcome} (as recorded for {row.expected['dataset']})" if row.expected else outcome
-    return {"passed": outcome, "xfailed": expected}.get(row.pytest, f"{outcome} (FAILED)")
+    return {"passed": expected, "xfailed": expected}.get(row.pytest, f"{outcome} (FAILED)")
 
 
 def table(rows: list[Row]) -> str:

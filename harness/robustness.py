@@ -4,6 +4,7 @@ tabulate every claim's outcome per base seed and how often it holds.
     python -m harness.robustness --base-seeds 0-4 --dataset fashion-mnist             # run, then tabulate
     python -m harness.robustness --base-seeds 0-4 --dataset fashion-mnist --no-run    # tabulate stored rows
     python -m harness.robustness --base-seeds 0-4 -- -k time_to_fit --device cuda      # pytest options after --
+    python -m harness.robustness --freeze            # record the designs, then run base seeds 5-9 once
 
 Each base seed is one `pytest claims -m <tier> --base-seed K` session writing its rows into the
 report folder, where rows are kept per base seed and device, so sessions never overwrite each
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, phase, verdict_fingerprint
+from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, freeze, phase, verdict_fingerprint
 from .report import atomic_text, read
 from .rows import Row
 
@@ -137,7 +138,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dataset", help="passed to pytest as --dataset (default: each claim's paper dataset)")
     p.add_argument("--report-dir", type=Path, default=ROOT / "reports")
     p.add_argument("--no-run", action="store_true", help="only tabulate the rows already in the report folder")
+    p.add_argument("--freeze", action="store_true",
+                   help="record every claim module's current design hash in claims/frozen_designs.json (do it before "
+                        "running the confirmatory base seeds 5-9, once per design), then exit")
     args = p.parse_args(argv)
+    if args.freeze:
+        for module, design in freeze().items():
+            print(f"[robustness] frozen: {module} {design}", file=sys.stderr)
+        return
     if args.dataset:
         pytest_args = [f"--dataset={args.dataset}", *pytest_args]
     if not args.no_run:

@@ -97,8 +97,9 @@ class Row:
             out.append(f"interval [{lo}, {hi}] is reversed")
         if self.pytest not in PYTEST_OUTCOMES:
             out.append(f"pytest outcome {self.pytest!r} is not one of {PYTEST_OUTCOMES[1:]}")
-        if self.expected is not None and not set(self.expected["outcomes"]) <= set(OUTCOMES[1:]):
-            out.append(f"expected outcomes {self.expected['outcomes']} must be failures of {OUTCOMES[1:]}")
+        if self.expected is not None and (not set(self.expected["outcomes"]) <= set(OUTCOMES)
+                                          or self.expected["outcomes"] == ["holds"]):
+            out.append(f"expected outcomes {self.expected['outcomes']} must include a failure of {OUTCOMES[1:]}")
         return out + self.problems_of_numbers()
 
     def problems_of_numbers(self) -> list[str]:

@@ -313,10 +313,11 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
     """Intersection-union test of a conjunction: it holds only if every part holds.
 
     p = max of the parts' p-values (valid at level alpha with no multiplicity correction, because
-    every part must reject); the reported effect and interval are those of the part furthest below
-    its minimum. Contradicted when a part is contradicted at alpha / parts (Bonferroni: p_reverse =
-    parts x the smallest reverse p among the parts whose effect reaches their reverse minimum), and
-    absent when a part is absent (p_absent = parts x the smallest). Power: the product of the parts'
+    every part must reject); the reported effect and interval are those of the part that contradicts
+    the conjunction, else of the part furthest below its minimum. Contradicted when a part is
+    contradicted at alpha / parts (Bonferroni: p_reverse = parts x the smallest reverse p among the
+    parts whose effect reaches their reverse minimum), and absent when a part is absent (p_absent =
+    parts x the smallest). Power: the product of the parts'
     powers at each seed count (exact for independent parts, a lower bound for positively dependent
     ones). All parts must share one alpha and one seed count."""
     if not verdicts:
@@ -324,25 +325,19 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
     if len({v.alpha for v in verdicts}) > 1:
         raise ValueError("all_of: the parts use different alphas; decide them at one alpha")
     m = len(verdicts)
-    worst = min(verdicts, key=lambda v: v.effect - v.min_effect)
-    reversed_parts = [v for v in verdicts if v.effect <= v.reverse_min] or [worst]
-    rev = min(reversed_parts, key=lambda v: v.p_reverse)
+    reversed_parts = [v for v in verdicts if v.effect <= v.reverse_min]
+    p_reverse = min(1.0, m * min(v.p_reverse for v in (reversed_parts or verdicts)))
+    p_absent = min(1.0, m * min(v.p_absent for v in verdicts))
+    # The part shown: the one that contradicts the conjunction, else the one furthest below its minimum.
+    shown = (min(reversed_parts, key=lambda v: v.p_reverse) if reversed_parts and p_reverse < verdicts[0].alpha
+             else min(verdicts, key=lambda v: v.effect - v.min_effect))
     curves = [{int(n): p for n, p in v.details["power_curve"].items()} for v in verdicts]
     common = sorted(set.intersection(*(set(c) for c in curves)))
-    curve = {n: float(np.prod([c[n] for c in curves])) for n in common}
-    p = max(v.p_value for v in verdicts)
-    p_reverse, p_absent = min(1.0, m * rev.p_reverse), min(1.0, m * min(v.p_absent for v in verdicts))
-    if all(v.passed for v in verdicts):
-        effect, min_effect, reverse_min = worst.effect, worst.min_effect, worst.reverse_min
-    else:  # the conjunction's outcome follows its parts: report the part that decides it
-        failing = rev if p_reverse < worst.alpha else worst
-        effect, min_effect, reverse_min = failing.effect, failing.min_effect, failing.reverse_min
-        if failing is rev:
-            worst = rev
-    return _verdict(f"intersection-union of {m}: {test}", max(verdicts, key=lambda v: v.p_value).statistic, p=p,
-                    alpha=worst.alpha, effect=effect, effect_name=worst.effect_name, interval=worst.interval,
-                    interval_level=worst.interval_level, min_effect=min_effect, reverse_min=reverse_min,
-                    n=worst.n, p_reverse=p_reverse, p_absent=p_absent, power_curve=curve,
+    return _verdict(f"intersection-union of {m}: {test}", max(verdicts, key=lambda v: v.p_value).statistic,
+                    p=max(v.p_value for v in verdicts), alpha=shown.alpha, effect=shown.effect,
+                    effect_name=shown.effect_name, interval=shown.interval, interval_level=shown.interval_level,
+                    min_effect=shown.min_effect, reverse_min=shown.reverse_min, n=shown.n, p_reverse=p_reverse,
+                    p_absent=p_absent, power_curve={n: float(np.prod([c[n] for c in curves])) for n in common},
                     details={"parts": [v.as_dict() for v in verdicts]})
 
 

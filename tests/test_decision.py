@@ -45,6 +45,9 @@ def test_a_recorded_outcome_is_an_xfail_and_any_other_fails_outright():
         conclude("C5", INCONCLUSIVE, INCONCLUSIVE, expected=("contradicted",), dataset="fashion-mnist")
     with pytest.raises(pytest.fail.Exception, match="It holds, but contradicted is recorded"):
         conclude("C5", HOLDS, INCONCLUSIVE, expected=("contradicted",), dataset="fashion-mnist")
+    conclude("C1", HOLDS, INCONCLUSIVE, expected=("holds", "inconclusive"), dataset="fashion-mnist")  # passes
+    with pytest.raises(pytest.xfail.Exception):
+        conclude("C1", INCONCLUSIVE, INCONCLUSIVE, expected=("holds", "inconclusive"), dataset="fashion-mnist")
 
 
 def test_a_part_that_fails_makes_the_claim_fail_and_shapes_its_outcome():
@@ -76,6 +79,7 @@ def test_tier_params_records_outcomes_per_dataset_on_the_smoke_variant_only():
     assert [m.name for m in full.marks] == ["full"]
     with pytest.raises(ValueError, match="choose from"):
         tier_params(expect={"mnist": ("holds",)})
+    assert tier_params(expect={"mnist": ("holds", "inconclusive")})  # a verdict that changes with the seed set
     with pytest.raises(ValueError, match="choose from"):
         tier_params(expect={"mnist": ()})
 

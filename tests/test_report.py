@@ -156,3 +156,20 @@ def test_sessions_writing_at_once_lose_no_rows(tmp_path):
         pool.map(_write_rows, [(tmp_path, k) for k in range(4)])
     rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
     assert len(rows) == 80 and len({(r.claim, r.run) for r in map(Row.from_dict, rows)}) == 80
+
+
+def test_a_row_confirms_only_a_frozen_design_at_a_confirmatory_base_seed(tmp_path, monkeypatch):
+    """Rows at base seeds 5-9 made under the frozen design hash are confirmatory; at base seeds 0-4,
+    or under another hash, or before any freeze, they are exploratory; freeze() records the hash.
+
+    Cannot check: that base seeds 5-9 were run once only (a matter of practice, stated in the docs)."""
+    from harness import provenance
+
+    monkeypatch.setattr(provenance, "FROZEN", tmp_path / "frozen.json")
+    module = "claims/test_time_to_fit.py"
+    design = provenance.design_fingerprint(module)
+    at = lambda base, code: row(base_seed=base, provenance={"base_seed": base, "device": "cpu", "design": code})
+    assert provenance.phase(at(5, design)) == "exploratory"  # nothing frozen yet
+    assert provenance.freeze([module]) == {module: design}
+    assert provenance.phase(at(5, design)) == "confirmatory" and provenance.phase(at(9, design)) == "confirmatory"
+    assert provenance.phase(at(4, design)) == "exploratory" and provenance.phase(at(5, "0" * 16)) == "exploratory"
