@@ -10,7 +10,7 @@ that the noise half needs more epochs; minimum median ratio noise/clean 1.2.
 Control: the same test on a sham condition that picks the same half but leaves it real.
 Reported, not tested: the epoch of best validation accuracy against the epoch the noise half fits.
 The randX verdict goes beyond the paper (its extended version measures label noise).
-Seeds: 8 smoke, 5 full. Design and reasons: docs/design.md#c5-learning-order.
+Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c5-learning-order.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ blocks (same subset, initialisation and data order in every condition). Alpha 0.
   real-data replicates (seeds + 10^9).
 - C2b: intersection-union of two such tests (randX faster than real, and than randY). Control: the
   replicates the other way round.
-Seeds: 8 smoke, 5 full. Design and reasons: docs/design.md#c0-c2a-c2b-time-to-fit.
+Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c0-c2a-c2b-time-to-fit.
 """
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_runs_of_other_base_seeds_or_devices_never_overwrite_each_other(tmp_path
 
 
 def test_verdict_words_follow_each_rows_own_decision():
-    """A claim row shows its three-way outcome and how pytest took it (an expected strict xfail, a
+    """A claim row shows its outcome and how pytest took it (an expected strict xfail, a
     failure, an XPASS); a part shows its own outcome; a negative control that passed is flagged."""
     assert report.verdict_word(row()) == "holds"
     recorded = {"dataset": "fashion-mnist", "outcomes": ["contradicted"]}
