@@ -17,6 +17,7 @@ Control: Page's L over independent real-data replicates in the places of the lev
 by j x 10^9 at level j). Seeds: 5 smoke (CI's budget; power in the report), 8 full.
 Design and reasons: docs/design.md#c1-capacity.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,6 +43,7 @@ KINDS = ("randX", "randY")
 @dataclass
 class Curves:
     """Validation accuracy of one noise type over (conditions, seeds, widths)."""
+
     kind: str
     widths: tuple[int, ...]
     levels: tuple[float, ...]  # conditions 0..len(levels)-1; level 0 is real data
@@ -82,19 +84,31 @@ def capacity(claims, tier: str) -> Capacity:
 
     def design(dataset):
         base = dataclasses.replace(cap.run, dataset=dataset)
-        return {kind: [[[dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s + off)
-                         for w in cap.widths] for s in seeds] for k, f, off in conditions[kind]]
-                for kind in KINDS}  # kind -> [condition][seed][width]
+        return {
+            kind: [
+                [
+                    [dataclasses.replace(base, width=w, noise=k, noise_fraction=f, seed=s + off) for w in cap.widths]
+                    for s in seeds
+                ]
+                for k, f, off in conditions[kind]
+            ]
+            for kind in KINDS
+        }  # kind -> [condition][seed][width]
+
     t = claims.sweep("capacity", tier, PAPER_DATASET, design)
     curves = {}
     for kind in KINDS:
         res = [r for by_seed in t.results[kind] for by_width in by_seed for r in by_width]
         shape = (len(conditions[kind]), len(seeds), len(cap.widths))
-        curves[kind] = Curves(kind, cap.widths, cap.levels,
-                              np.array([final_val(r) for r in res]).reshape(shape),
-                              np.array([converged(r, cap.tolerance) for r in res]).reshape(shape),
-                              np.array([best_val(r) for r in res]).reshape(shape),
-                              np.array([r.fitted for r in res]).reshape(shape))
+        curves[kind] = Curves(
+            kind,
+            cap.widths,
+            cap.levels,
+            np.array([final_val(r) for r in res]).reshape(shape),
+            np.array([converged(r, cap.tolerance) for r in res]).reshape(shape),
+            np.array([best_val(r) for r in res]).reshape(shape),
+            np.array([r.fitted for r in res]).reshape(shape),
+        )
     return Capacity(tier, t.dataset, cap.tolerance, curves, t.compute_s)
 
 
@@ -128,16 +142,26 @@ def verdicts(c: Curves, tolerance: float) -> tuple[stats.Verdict, ...]:
 def convergence(c: Curves) -> Gate:
     """The gate "the budget lets the runs converge": at least MIN_CONVERGED of the runs at the noise
     levels (replicates excluded) fitted or plateaued."""
-    return Gate("share of runs converged within the budget", float(c.converged[:len(c.levels)].mean()),
-                MIN_CONVERGED)
+    return Gate("share of runs converged within the budget", float(c.converged[: len(c.levels)].mean()), MIN_CONVERGED)
 
 
-PARAMS = [*tier_params("randX", expect={"fashion-mnist": ("holds", "inconclusive")}, because=(
-              "holds at 3 of the 5 exploratory seed sets: with 5 seeds the trend and the plateau part do not "
-              "decide at every seed set")),
-          *tier_params("randY", expect={"fashion-mnist": ("inconclusive",)}, because=(
-              "runs at the narrowest width are still memorizing random labels at the budget (fewer than 95% "
-              "converged)"))]
+PARAMS = [
+    *tier_params(
+        "randX",
+        expect={"fashion-mnist": ("holds", "inconclusive")},
+        because=(
+            "holds at 3 of the 5 exploratory seed sets: with 5 seeds the trend and the plateau part do not "
+            "decide at every seed set"
+        ),
+    ),
+    *tier_params(
+        "randY",
+        expect={"fashion-mnist": ("inconclusive",)},
+        because=(
+            "runs at the narrowest width are still memorizing random labels at the budget (fewer than 95% converged)"
+        ),
+    ),
+]
 
 
 @pytest.mark.parametrize("tier, kind", PARAMS)
@@ -151,20 +175,32 @@ def test_noisier_data_needs_more_capacity(tier, kind, claims, decide):
 
     trend, control, plateau = verdicts(c, tol)
     needed, gain, whole, w = c.capacity_needed(tol), c.last_gain(), c.whole_gain(), c.widths
-    mean_needed = ", ".join(f"{lv:.0%}: {2 ** m:.0f}" for lv, m in zip(c.levels, needed[:n_levels].mean(1)))
-    per_level = lambda a: "; ".join(f"{lv:.0%}: " + "/".join(f"{x:.3f}" for x in a[i].mean(0))  # noqa: E731
-                                    for i, lv in enumerate(c.levels))
+    mean_needed = ", ".join(f"{lv:.0%}: {2**m:.0f}" for lv, m in zip(c.levels, needed[:n_levels].mean(1)))
+    per_level = lambda a: "; ".join(
+        f"{lv:.0%}: " + "/".join(f"{x:.3f}" for x in a[i].mean(0))  # noqa: E731
+        for i, lv in enumerate(c.levels)
+    )
     fitted = "/".join(f"{x:.0%}" for x in c.fitted[:n_levels].mean((0, 1)))
-    note = (f"{kind}; tolerance {tol}; geometric-mean width needed per noise level {mean_needed}; mean validation "
-            f"accuracy at the end of training at widths {'/'.join(map(str, w))}: {per_level(c.final)}; gain "
-            f"{w[-2]}->{w[-1]} real {gain[0].mean():+.3f}, noise {c.levels[-1]:.0%} {gain[n_levels - 1].mean():+.3f}; "
-            f"runs at 100% training accuracy per width {fitted}; {int(unconverged.sum())} of {unconverged.size} runs "
-            f"unconverged (per width {unconverged.sum((0, 1)).tolist()}); reported, not tested: gain {w[0]}->{w[-1]} "
-            f"per level {'/'.join(f'{x:+.3f}' for x in whole[:n_levels].mean(1))}, noise {c.levels[-1]:.0%} minus "
-            f"real per seed {'/'.join(f'{x:+.3f}' for x in whole[n_levels - 1] - whole[0])}; best over validation "
-            f"checks {per_level(c.best)}")
-    decide("C1", trend, control, tier=tier, dataset=cap.dataset, note=note, compute_s=cap.compute_s,
-           control_note="capacity needed over independent real-data replicates in the places of the levels",
-           parts=[(f"real data at its plateau at {w[-1]} units", plateau)], gates=[convergence(c)],
-           figures={"fig1_capacity.png": lambda path: plot(cap.curves, path, cap.dataset,
-                                                           claims.tier(tier).capacity.run)})
+    note = (
+        f"{kind}; tolerance {tol}; geometric-mean width needed per noise level {mean_needed}; mean validation "
+        f"accuracy at the end of training at widths {'/'.join(map(str, w))}: {per_level(c.final)}; gain "
+        f"{w[-2]}->{w[-1]} real {gain[0].mean():+.3f}, noise {c.levels[-1]:.0%} {gain[n_levels - 1].mean():+.3f}; "
+        f"runs at 100% training accuracy per width {fitted}; {int(unconverged.sum())} of {unconverged.size} runs "
+        f"unconverged (per width {unconverged.sum((0, 1)).tolist()}); reported, not tested: gain {w[0]}->{w[-1]} "
+        f"per level {'/'.join(f'{x:+.3f}' for x in whole[:n_levels].mean(1))}, noise {c.levels[-1]:.0%} minus "
+        f"real per seed {'/'.join(f'{x:+.3f}' for x in whole[n_levels - 1] - whole[0])}; best over validation "
+        f"checks {per_level(c.best)}"
+    )
+    decide(
+        "C1",
+        trend,
+        control,
+        tier=tier,
+        dataset=cap.dataset,
+        note=note,
+        compute_s=cap.compute_s,
+        control_note="capacity needed over independent real-data replicates in the places of the levels",
+        parts=[(f"real data at its plateau at {w[-1]} units", plateau)],
+        gates=[convergence(c)],
+        figures={"fig1_capacity.png": lambda path: plot(cap.curves, path, cap.dataset, claims.tier(tier).capacity.run)},
+    )

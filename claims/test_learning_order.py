@@ -12,6 +12,7 @@ Reported, not tested: the epoch of best validation accuracy against the epoch th
 The randX verdict goes beyond the paper (its extended version measures label noise).
 Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c5-learning-order.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -32,9 +33,13 @@ THRESHOLD = 0.9  # training accuracy a subset must reach to count as fitted
 FRACTION = 0.5  # share of the training examples that are noise
 CONDITIONS = ("randY", "randX", "sham")
 TIERS = tier_params()
-RANDX_TIERS = tier_params(expect={"fashion-mnist": ("contradicted",)}, because=(
-    "i.i.d. Gaussian inputs are memorized before the real examples are learned; with covariance-matched noise a "
-    "pilot saw the paper's order (docs/design.md)"))
+RANDX_TIERS = tier_params(
+    expect={"fashion-mnist": ("contradicted",)},
+    because=(
+        "i.i.d. Gaussian inputs are memorized before the real examples are learned; with covariance-matched noise a "
+        "pilot saw the paper's order (docs/design.md)"
+    ),
+)
 
 
 @dataclass
@@ -57,8 +62,10 @@ class Order:
         (noise, nc), (clean, cc) = self.reach(condition, "noise"), self.reach(condition, "clean")
         best_val = [int(np.nanargmax(r.history["val_acc"])) + 1 for r in self.results[condition]]
         fmt = lambda e, c: ", ".join(f"{v}{'+' if x else ''}" for v, x in zip(e, c))  # noqa: E731
-        return (f"epochs to {THRESHOLD:.0%} on clean examples: {fmt(clean, cc)}; on noise examples: "
-                f"{fmt(noise, nc)}; epoch of best validation accuracy: {', '.join(map(str, best_val))}")
+        return (
+            f"epochs to {THRESHOLD:.0%} on clean examples: {fmt(clean, cc)}; on noise examples: "
+            f"{fmt(noise, nc)}; epoch of best validation accuracy: {', '.join(map(str, best_val))}"
+        )
 
 
 def learning_order(claims, tier: str) -> Order:
@@ -66,21 +73,31 @@ def learning_order(claims, tier: str) -> Order:
 
     def design(dataset):
         base = dataclasses.replace(run, dataset=dataset)
-        return {c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in seeds]
-                for c in CONDITIONS}
+        return {
+            c: [dataclasses.replace(base, noise=c, noise_fraction=FRACTION, seed=s) for s in seeds] for c in CONDITIONS
+        }
+
     t = claims.sweep("learning order", tier, PAPER_DATASET, design)
     return Order(tier, t.dataset, t.results, t.compute_s)
 
 
 def figures(o: Order, run) -> dict:
     """The sweep's figure: clean and noise examples' training accuracy by epoch (run: the tier's setting)."""
+
     def plot(path):
         longest = max(r.epochs_run for v in o.results.values() for r in v)
-        curves = {f"{c}: {subset} examples": report.padded([r.history[f"train_acc_{subset}"] for r in o.results[c]],
-                                                           longest)
-                  for c in ("randY", "randX") for subset in ("clean", "noise")}
-        report.plot_curves(curves, path, f"Learning order, {o.dataset}, {FRACTION:.0%} noise, {run.n_train} examples, "
-                                         f"2x{run.width} MLP, lr {run.lr}")
+        curves = {
+            f"{c}: {subset} examples": report.padded([r.history[f"train_acc_{subset}"] for r in o.results[c]], longest)
+            for c in ("randY", "randX")
+            for subset in ("clean", "noise")
+        }
+        report.plot_curves(
+            curves,
+            path,
+            f"Learning order, {o.dataset}, {FRACTION:.0%} noise, {run.n_train} examples, "
+            f"2x{run.width} MLP, lr {run.lr}",
+        )
+
     return {"learning_order.png": plot}
 
 
@@ -88,9 +105,17 @@ def check_clean_first(condition, tier, claims, decide):
     o = learning_order(claims, tier)
     v, control = o.clean_first(condition), o.clean_first("sham")
     note = o.describe(condition)
-    decide("C5", v, control, tier=tier, dataset=o.dataset, note=f"{condition}: {note}", compute_s=o.compute_s,
-           control_note=f"sham (the 'noise' half is real data): {o.describe('sham')}",
-           figures=figures(o, claims.tier(tier).time_to_fit))
+    decide(
+        "C5",
+        v,
+        control,
+        tier=tier,
+        dataset=o.dataset,
+        note=f"{condition}: {note}",
+        compute_s=o.compute_s,
+        control_note=f"sham (the 'noise' half is real data): {o.describe('sham')}",
+        figures=figures(o, claims.tier(tier).time_to_fit),
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS)

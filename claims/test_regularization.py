@@ -16,6 +16,7 @@ share a range of x of at least 0.1 in every seed; otherwise the claim is inconcl
 Controls: an independent replicate of the dropout curve in dropout's place.
 Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c4-regularization.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -60,8 +61,12 @@ class Sweep:
 
     def area(self, curve: str) -> np.ndarray:
         """(seeds,) mean real-label validation accuracy over the common range of random-label fit."""
-        return np.array([mean_over(x, y, lo, hi) for x, y, (lo, hi) in
-                         zip(self.random_fit[curve], self.real_val[curve], self.common_range())])
+        return np.array(
+            [
+                mean_over(x, y, lo, hi)
+                for x, y, (lo, hi) in zip(self.random_fit[curve], self.real_val[curve], self.common_range())
+            ]
+        )
 
     def describe(self, curve: str) -> str:
         x, y = self.random_fit[curve].mean(0), self.real_val[curve].mean(0)
@@ -95,17 +100,35 @@ def sweep(claims, tier: str) -> Sweep:
 
     def design(dataset):
         base = dataclasses.replace(rg.run, dataset=dataset)
-        return {(curve, labels): [[dataclasses.replace(base, labels=labels, regularizer=reg if st else "none",
-                                                       strength=st, seed=s + off) for s in seeds] for st in levels]
-                for curve, (levels, reg, off) in curves.items() for labels in ("real", "random")}  # [strength][seed]
+        return {
+            (curve, labels): [
+                [
+                    dataclasses.replace(
+                        base, labels=labels, regularizer=reg if st else "none", strength=st, seed=s + off
+                    )
+                    for s in seeds
+                ]
+                for st in levels
+            ]
+            for curve, (levels, reg, off) in curves.items()
+            for labels in ("real", "random")
+        }  # [strength][seed]
+
     t = claims.sweep("regularization", tier, PAPER_DATASET, design)
 
     def table(curve, labels, measure):  # (seeds, strengths)
         runs = t.results[(curve, labels)]  # [strength][seed]
         return np.array([[at[j].measures[measure] for at in runs] for j in range(len(seeds))])
-    return Sweep(tier, t.dataset, {c: v[0] for c, v in curves.items()},
-                 {c: table(c, "random", "final_train_acc") for c in curves},
-                 {c: table(c, "real", "final_val_acc") for c in curves}, 1 / t.ds.num_classes, t.compute_s)
+
+    return Sweep(
+        tier,
+        t.dataset,
+        {c: v[0] for c, v in curves.items()},
+        {c: table(c, "random", "final_train_acc") for c in curves},
+        {c: table(c, "real", "final_val_acc") for c in curves},
+        1 / t.ds.num_classes,
+        t.compute_s,
+    )
 
 
 def figures(s: Sweep, run) -> dict:
@@ -117,16 +140,21 @@ def plot(s: Sweep, path, run):
     fig, ax = report.new_figure(figsize=(6.4, 4.8))
     for curve in s.strengths:
         x, y = s.random_fit[curve].mean(0), s.real_val[curve].mean(0)
-        line, = ax.plot(x, y, marker="o", label=curve, linestyle="--" if "replicate" in curve else "-")
+        (line,) = ax.plot(x, y, marker="o", label=curve, linestyle="--" if "replicate" in curve else "-")
         for st, a, b in zip(s.strengths[curve][1:], x[1:], y[1:]):
-            ax.annotate(f"{st:g}", (a, b), fontsize=7, color=line.get_color(), xytext=(3, 3),
-                        textcoords="offset points")
+            ax.annotate(
+                f"{st:g}", (a, b), fontsize=7, color=line.get_color(), xytext=(3, 3), textcoords="offset points"
+            )
     ax.axvline(LEVEL, color="grey", linewidth=0.8, linestyle=":")
-    ax.set(xlabel="training accuracy on random labels (last epoch)",
-           ylabel="validation accuracy on real labels (last epoch)")
+    ax.set(
+        xlabel="training accuracy on random labels (last epoch)",
+        ylabel="validation accuracy on real labels (last epoch)",
+    )
     n = next(iter(s.random_fit.values())).shape[0]
-    ax.set_title(f"Regularizers, {s.dataset}, {run.n_train} examples, CNN {run.channels} filters, "
-                 f"means over {n} seeds", fontsize=9)
+    ax.set_title(
+        f"Regularizers, {s.dataset}, {run.n_train} examples, CNN {run.channels} filters, means over {n} seeds",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     report.save_figure(fig, path)
@@ -138,8 +166,10 @@ def gates(s: Sweep) -> list[Gate]:
     at least MIN_RANGE in every seed (a curve-level score over it means something)."""
     x0 = s.random_fit["dropout"][:, 0]
     width = np.diff(s.common_range(), axis=1).ravel()
-    return [Gate("unregularized random-label training accuracy, lowest seed", float(x0.min()), LEVEL),
-            Gate("range of random-label fit all curves share, narrowest seed", float(width.min()), MIN_RANGE)]
+    return [
+        Gate("unregularized random-label training accuracy, lowest seed", float(x0.min()), LEVEL),
+        Gate("range of random-label fit all curves share, narrowest seed", float(width.min()), MIN_RANGE),
+    ]
 
 
 def beats(a: np.ndarray, b: np.ndarray) -> stats.Verdict:
@@ -158,8 +188,13 @@ def ranking_verdicts(s: Sweep) -> tuple[stats.Verdict, stats.Verdict]:
 
 # Every failure is accepted: which one a seed set gives depends on how clearly its 8 seeds show input
 # dropout's curve above dropout's (docs/design.md#c4-regularization).
-@pytest.mark.parametrize("tier", tier_params(expect={"fashion-mnist": ("inconclusive", "absent", "contradicted")},
-                                             because="input dropout's curve lies as high as dropout's or higher"))
+@pytest.mark.parametrize(
+    "tier",
+    tier_params(
+        expect={"fashion-mnist": ("inconclusive", "absent", "contradicted")},
+        because="input dropout's curve lies as high as dropout's or higher",
+    ),
+)
 def test_dropout_hinders_memorization_best(tier, claims, decide):
     """C4: among the four regularizers, dropout's curve of real-label validation accuracy against
     random-label fit lies highest over the range they share."""
@@ -168,14 +203,25 @@ def test_dropout_hinders_memorization_best(tier, claims, decide):
     areas = {c: s.area(c) for c in s.strengths}
     scores = "; ".join(f"{c}: {np.mean(a):.3f} (per seed {np.round(a, 3).tolist()})" for c, a in areas.items())
     lo, hi = s.common_range().mean(0)
-    note = (f"mean real-label val acc over the common range of random-label fit ({lo:.0%}-{hi:.0%} on average), "
-            f"mean over seeds: {scores}. Curves: "
-            + " | ".join(s.describe(c) for c in s.strengths if "replicate" not in c)
-            + ". Both coordinates of a point come from different networks (one per label condition).")
-    decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s, gates=gates(s),
-           control_note="an independent replicate of the dropout curve against dropout; "
-                        f"{s.describe('dropout, replicate')}",
-           figures=figures(s, claims.tier(tier).regularization.run))
+    note = (
+        f"mean real-label val acc over the common range of random-label fit ({lo:.0%}-{hi:.0%} on average), "
+        f"mean over seeds: {scores}. Curves: "
+        + " | ".join(s.describe(c) for c in s.strengths if "replicate" not in c)
+        + ". Both coordinates of a point come from different networks (one per label condition)."
+    )
+    decide(
+        "C4",
+        claim,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        gates=gates(s),
+        control_note="an independent replicate of the dropout curve against dropout; "
+        f"{s.describe('dropout, replicate')}",
+        figures=figures(s, claims.tier(tier).regularization.run),
+    )
 
 
 def lost_share(s: Sweep, curve: str) -> tuple[np.ndarray, np.ndarray]:
@@ -200,10 +246,21 @@ def test_dropout_hinders_random_labels_more_than_real(tier, claims, decide):
     claim, control = differential_verdicts(s)
     fit_lost, val_lost = lost_share(s, "dropout")
     rep_lost = lost_share(s, "dropout, replicate")[1]
-    note = (f"where dropout first pushes random-label fit below {LEVEL:.0%}, means over seeds: random-label fit "
-            f"lost {np.mean(fit_lost):.0%} of its gain over chance, real-label val acc {np.mean(val_lost):.0%} "
-            f"(per seed {np.round(val_lost, 2).tolist()}); the two come from different networks")
-    decide("C4", claim, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s, gates=gates(s),
-           control_note=f"real-label share lost by the replicate dropout curve ({np.mean(rep_lost):.0%}) against "
-                        f"dropout's ({np.mean(val_lost):.0%})",
-           figures=figures(s, claims.tier(tier).regularization.run))
+    note = (
+        f"where dropout first pushes random-label fit below {LEVEL:.0%}, means over seeds: random-label fit "
+        f"lost {np.mean(fit_lost):.0%} of its gain over chance, real-label val acc {np.mean(val_lost):.0%} "
+        f"(per seed {np.round(val_lost, 2).tolist()}); the two come from different networks"
+    )
+    decide(
+        "C4",
+        claim,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        gates=gates(s),
+        control_note=f"real-label share lost by the replicate dropout curve ({np.mean(rep_lost):.0%}) against "
+        f"dropout's ({np.mean(val_lost):.0%})",
+        figures=figures(s, claims.tier(tier).regularization.run),
+    )

@@ -15,6 +15,7 @@ reported beside. Control: the primary test with independent real-data replicates
 the noise levels (seeds shifted by j x 10^9 at level j). Seeds: 8 smoke, 8 full.
 Design and reasons: docs/design.md#c2c-scaling.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,25 +72,39 @@ def scaling(claims, tier: str) -> Scaling:
     sc = claims.tier(tier).scaling
     seeds = claims.seeds(tier, default=sc.seeds)
     # (noise, fraction, seed offset): the noise levels, then real-data replicates in the places of levels 1..
-    conditions = ([("randX" if f else "none", f, 0) for f in sc.levels]
-                  + [("none", 0.0, j * REPLICATE) for j in range(1, len(sc.levels))])
+    conditions = [("randX" if f else "none", f, 0) for f in sc.levels] + [
+        ("none", 0.0, j * REPLICATE) for j in range(1, len(sc.levels))
+    ]
     axes = {"size": ("n_train", sc.sizes), "width": ("width", sc.widths)}
 
     def design(dataset):
         base = dataclasses.replace(sc.run, dataset=dataset)
-        return {axis: [[[dataclasses.replace(base, **{field: v}, noise=k, noise_fraction=f, seed=s + off)
-                         for s in seeds] for k, f, off in conditions] for v in points]
-                for axis, (field, points) in axes.items()}  # axis -> [point][condition][seed]
+        return {
+            axis: [
+                [
+                    [dataclasses.replace(base, **{field: v}, noise=k, noise_fraction=f, seed=s + off) for s in seeds]
+                    for k, f, off in conditions
+                ]
+                for v in points
+            ]
+            for axis, (field, points) in axes.items()
+        }  # axis -> [point][condition][seed]
+
     t = claims.sweep("scaling", tier, PAPER_DATASET, design)
     panels = {}
     for axis, (_, points) in axes.items():
         shape = (len(conditions), len(seeds), len(points))
-        res: list[RunResult] = [t.results[axis][i][c][j] for c in range(shape[0]) for j in range(shape[1])
-                                for i in range(shape[2])]
-        panels[axis] = Panel(axis, points, sc.levels,
-                             np.array([r.epochs_to_fit for r in res], float).reshape(shape),
-                             np.array([not r.fitted for r in res]).reshape(shape))
-    return Scaling(tier, t.dataset, panels, t.compute_s, t.ds.input_dim // sc.run.pool ** 2, sc.sizes)
+        res: list[RunResult] = [
+            t.results[axis][i][c][j] for c in range(shape[0]) for j in range(shape[1]) for i in range(shape[2])
+        ]
+        panels[axis] = Panel(
+            axis,
+            points,
+            sc.levels,
+            np.array([r.epochs_to_fit for r in res], float).reshape(shape),
+            np.array([not r.fitted for r in res]).reshape(shape),
+        )
+    return Scaling(tier, t.dataset, panels, t.compute_s, t.ds.input_dim // sc.run.pool**2, sc.sizes)
 
 
 def plot(panels: dict[str, Panel], path, dataset: str, run):
@@ -118,8 +133,10 @@ def panel_verdicts(p: Panel, sign: int) -> tuple[stats.Verdict, stats.Verdict, s
     never = np.zeros(len(real), bool)
     more_severe = stats.censored_sign_test(noisy, real, never, never, alpha=ALPHA, min_ratio=MIN_RATIO)
     control = stats.censored_sign_test(replicates, real, never, never, alpha=ALPHA, min_ratio=MIN_RATIO)
-    slows = stats.all_of([stats.share_test(x > 1, alpha=ALPHA, min_share=MIN_SHARE) for x in (real, noisy)],
-                         f"slope sign {'+' if sign > 0 else '-'} on real data and on noise (mean over levels)")
+    slows = stats.all_of(
+        [stats.share_test(x > 1, alpha=ALPHA, min_share=MIN_SHARE) for x in (real, noisy)],
+        f"slope sign {'+' if sign > 0 else '-'} on real data and on noise (mean over levels)",
+    )
     trend = stats.page_trend(sign * p.slopes()[:n_levels].T, alpha=ALPHA, min_effect=MIN_RHO)
     return more_severe, slows, control, trend
 
@@ -133,23 +150,36 @@ def check_panel(axis: str, sign: int, tier, claims, decide):
     per_level = ", ".join(f"{lv:.0%}: {g:.3f}" for lv, g in zip(p.levels, growth[:n_levels]))
     replicates = ", ".join(f"replicate {j}: {g:.3f}" for j, g in enumerate(growth[n_levels:], 1))
     d = s.input_dim
-    note = (f"growth of epochs to fit per {'doubling of n' if sign > 0 else 'halving of the width'} over "
-            f"{axis} {p.points[0]}-{p.points[-1]} (geometric mean over seeds) per noise level {per_level}; "
-            f"noisy/real ratio per seed "
-            f"{', '.join(f'{x:.3f}' for x in np.array(more_severe.details['slow']) / more_severe.details['fast'])}; "
-            f"trend over levels (reported, not decided): Page's L p {trend.p_value:.2g}, median rho "
-            f"{trend.effect:.2f}; {int(p.censored.sum())} of {p.censored.size} runs censored at the budget; d = {d}, "
-            f"n/d {min(s.sizes) / d:.1f}-{max(s.sizes) / d:.1f}")
-    decide("C2c", more_severe, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           control_note=f"independent real-data replicates in the places of the noise levels: {replicates}",
-           parts=[("claim (slows for real and noise)", slows)],
-           figures={"fig2_time_to_fit.png": lambda path: plot(s.panels, path, s.dataset,
-                                                              claims.tier(tier).scaling.run)})
+    note = (
+        f"growth of epochs to fit per {'doubling of n' if sign > 0 else 'halving of the width'} over "
+        f"{axis} {p.points[0]}-{p.points[-1]} (geometric mean over seeds) per noise level {per_level}; "
+        f"noisy/real ratio per seed "
+        f"{', '.join(f'{x:.3f}' for x in np.array(more_severe.details['slow']) / more_severe.details['fast'])}; "
+        f"trend over levels (reported, not decided): Page's L p {trend.p_value:.2g}, median rho "
+        f"{trend.effect:.2f}; {int(p.censored.sum())} of {p.censored.size} runs censored at the budget; d = {d}, "
+        f"n/d {min(s.sizes) / d:.1f}-{max(s.sizes) / d:.1f}"
+    )
+    decide(
+        "C2c",
+        more_severe,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        control_note=f"independent real-data replicates in the places of the noise levels: {replicates}",
+        parts=[("claim (slows for real and noise)", slows)],
+        figures={"fig2_time_to_fit.png": lambda path: plot(s.panels, path, s.dataset, claims.tier(tier).scaling.run)},
+    )
 
 
-SIZE_TIERS = tier_params(expect={"fashion-mnist": ("holds", "inconclusive")}, because=(
-    "holds at 2 of the 5 exploratory seed sets: more data slows fitting more with noise by about the minimum "
-    "effect per doubling, so the verdict changes with the seed set"))
+SIZE_TIERS = tier_params(
+    expect={"fashion-mnist": ("holds", "inconclusive")},
+    because=(
+        "holds at 2 of the 5 exploratory seed sets: more data slows fitting more with noise by about the minimum "
+        "effect per doubling, so the verdict changes with the seed set"
+    ),
+)
 
 
 @pytest.mark.parametrize("tier", SIZE_TIERS)

@@ -15,6 +15,7 @@ Control: the same test over independent real-data replicates in the places of th
 shifted by j x 10^9 at level j): no effect by construction, real variation.
 Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c3-sharpness.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -57,8 +58,12 @@ class Sweep:
 
     def lr_gate(self, kind: str) -> Gate:
         """The learning rate leaves the measured eigenvalues alone: lr x eigenvalue / 2 at most MAX_LR_EIG."""
-        return Gate("lr x top eigenvalue / 2 (largest run)", self.lr * float(self.table(kind).max()) / 2, MAX_LR_EIG,
-                    at_most=True)
+        return Gate(
+            "lr x top eigenvalue / 2 (largest run)",
+            self.lr * float(self.table(kind).max()) / 2,
+            MAX_LR_EIG,
+            at_most=True,
+        )
 
     def describe(self, kind: str) -> str:
         levels = [f"replicate {i}" if kind == "control" and i else f"{lv:.0%}" for i, lv in enumerate(self.levels)]
@@ -66,11 +71,17 @@ class Sweep:
         loss = np.array([[r.history["train_loss"][-1] for r in col] for col in self.results[kind]])  # (levels, seeds)
         unfitted = sum(not r.fitted for col in self.results[kind] for r in col)
         text = "; ".join(f"{lv}: top eigenvalue {e:.3g}, weight norm {w:.3g}" for lv, e, w in zip(levels, eig, norm))
-        inputs = ("" if kind not in self.input_eig else "; top eigenvalue of the training inputs' E[x x^T] per "
-                  "level " + "/".join(f"{e:.3g}" for e in self.input_eig[kind].mean(0)))
-        return (f"means over seeds, {text}; measured at training loss {loss.min():.3f}-{loss.max():.3f} (target "
-                f"{self.target_loss:g}); {unfitted} runs never reached it (measured at the budget); "
-                f"lr x eigenvalue / 2 at most {self.lr * self.table(kind).max() / 2:.2f} (1 = the 2/lr cap){inputs}")
+        inputs = (
+            ""
+            if kind not in self.input_eig
+            else "; top eigenvalue of the training inputs' E[x x^T] per "
+            "level " + "/".join(f"{e:.3g}" for e in self.input_eig[kind].mean(0))
+        )
+        return (
+            f"means over seeds, {text}; measured at training loss {loss.min():.3f}-{loss.max():.3f} (target "
+            f"{self.target_loss:g}); {unfitted} runs never reached it (measured at the budget); "
+            f"lr x eigenvalue / 2 at most {self.lr * self.table(kind).max() / 2:.2f} (1 = the 2/lr cap){inputs}"
+        )
 
 
 def sweep(claims, tier: str) -> Sweep:
@@ -79,14 +90,23 @@ def sweep(claims, tier: str) -> Sweep:
 
     def design(dataset):
         base = dataclasses.replace(sh.run, dataset=dataset)
-        runs = {kind: [[dataclasses.replace(base, noise=kind if f else "none", noise_fraction=f, seed=s) for s in seeds]
-                       for f in sh.levels] for kind in ("randX", "randY")}
-        runs["control"] = [[dataclasses.replace(base, seed=s + j * REPLICATE) for s in seeds]
-                           for j in range(len(sh.levels))]  # level 0: the real-data runs themselves
+        runs = {
+            kind: [
+                [dataclasses.replace(base, noise=kind if f else "none", noise_fraction=f, seed=s) for s in seeds]
+                for f in sh.levels
+            ]
+            for kind in ("randX", "randY")
+        }
+        runs["control"] = [
+            [dataclasses.replace(base, seed=s + j * REPLICATE) for s in seeds] for j in range(len(sh.levels))
+        ]  # level 0: the real-data runs themselves
         return runs
+
     t = claims.sweep("sharpness", tier, PAPER_DATASET, design)
-    inputs = {kind: np.array([[r.measures["inputs_top_eigenvalue"] for r in col] for col in cols]).T
-              for kind, cols in t.results.items()}
+    inputs = {
+        kind: np.array([[r.measures["inputs_top_eigenvalue"] for r in col] for col in cols]).T
+        for kind, cols in t.results.items()
+    }
     return Sweep(tier, t.dataset, sh.levels, sh.run.lr, sh.run.target_loss, t.results, t.compute_s, inputs)
 
 
@@ -96,9 +116,11 @@ def plot(s: Sweep, path, run):
         t = s.table(kind)  # (seeds, levels)
         ax.plot(s.levels, t.mean(0), marker="o", label=f"{label}, n={t.shape[0]}")
         ax.fill_between(s.levels, t.min(0), t.max(0), alpha=0.2)
-    ax.set(xlabel="fraction of training examples replaced by noise",
-           ylabel=f"top Hessian eigenvalue at train loss {s.target_loss:g}",
-           yscale="log")
+    ax.set(
+        xlabel="fraction of training examples replaced by noise",
+        ylabel=f"top Hessian eigenvalue at train loss {s.target_loss:g}",
+        yscale="log",
+    )
     ax.set_title(f"Sharpness, {s.dataset}, {run.n_train} examples, 2x{run.width} MLP, lr {run.lr}", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -107,26 +129,44 @@ def plot(s: Sweep, path, run):
 
 def agreement(s: Sweep) -> str:
     runs = list({id(r): r for k in ("randX", "randY", "control") for col in s.results[k] for r in col}.values())
-    rel = [abs(r.measures["sharpness_lecun"] / r.measures["sharpness"] - 1) for r in runs
-           if "sharpness_lecun" in r.measures]
+    rel = [
+        abs(r.measures["sharpness_lecun"] / r.measures["sharpness"] - 1)
+        for r in runs
+        if "sharpness_lecun" in r.measures
+    ]
     if not rel:
         return "the paper's estimator was not run in this tier"
-    return (f"the paper's estimator vs power iteration: median relative difference {np.median(rel):.1%}, "
-            f"90th percentile {np.percentile(rel, 90):.1%} over {len(rel)} models")
+    return (
+        f"the paper's estimator vs power iteration: median relative difference {np.median(rel):.1%}, "
+        f"90th percentile {np.percentile(rel, 90):.1%} over {len(rel)} models"
+    )
 
 
 def check_trend(kind: str, tier, claims, decide):
     s = sweep(claims, tier)
     v, control = s.trend(kind), s.trend("control")
     note = f"{s.describe(kind)}; {agreement(s)}"
-    decide("C3", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s, gates=[s.lr_gate(kind)],
-           control_note=f"independent real-data replicates in the places of the levels; {s.describe('control')}",
-           figures={"fig3_sharpness.png": lambda path: plot(s, path, claims.tier(tier).sharpness.run)})
+    decide(
+        "C3",
+        v,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        gates=[s.lr_gate(kind)],
+        control_note=f"independent real-data replicates in the places of the levels; {s.describe('control')}",
+        figures={"fig3_sharpness.png": lambda path: plot(s, path, claims.tier(tier).sharpness.run)},
+    )
 
 
-RANDX_TIERS = tier_params(expect={"fashion-mnist": ("contradicted",)}, because=(
-    "at a matched training loss the top eigenvalue falls as i.i.d. Gaussian inputs replace real ones; with "
-    "covariance-matched noise a pilot saw it rise (docs/design.md)"))
+RANDX_TIERS = tier_params(
+    expect={"fashion-mnist": ("contradicted",)},
+    because=(
+        "at a matched training loss the top eigenvalue falls as i.i.d. Gaussian inputs replace real ones; with "
+        "covariance-matched noise a pilot saw it rise (docs/design.md)"
+    ),
+)
 RANDY_TIERS = tier_params()
 
 

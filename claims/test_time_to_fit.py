@@ -15,6 +15,7 @@ blocks (same subset, initialisation and data order in every condition). Alpha 0.
   replicates the other way round.
 Seeds: 8 smoke, 8 full. Design and reasons: docs/design.md#c0-c2a-c2b-time-to-fit.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -70,22 +71,29 @@ def sweep(claims, tier: str) -> Sweep:
         runs = {}
         for c, (setting, k, f, off, w) in CONDITIONS.items():
             base = dataclasses.replace(getattr(t, setting), dataset=dataset)
-            runs[c] = [dataclasses.replace(base, noise=k, noise_fraction=f, seed=s + off, width=w or base.width)
-                       for s in seeds]
+            runs[c] = [
+                dataclasses.replace(base, noise=k, noise_fraction=f, seed=s + off, width=w or base.width) for s in seeds
+            ]
         return runs  # the full tier's settings coincide: shared runs train once
+
     trained = claims.sweep("time to fit", tier, PAPER_DATASET, design)
     return Sweep(tier, trained.dataset, trained.results, trained.compute_s)
 
 
 def figures(s: Sweep, t) -> dict:
     """The sweep's figure: training accuracy by epoch per condition (t: the tier's settings)."""
+
     def plot(path):
         shown = ("real", "randY", "randX", "labels: real", "labels: randY")
         longest = max(r.epochs_run for c in shown for r in s.results[c])
         base, labels = t.time_to_fit, t.labels
-        report.plot_curves({c: report.padded([r.history["train_acc"] for r in s.results[c]], longest) for c in shown},
-                           path, f"Time to fit, {s.dataset}, 2x{base.width} MLP, lr {base.lr}; n {base.n_train}, "
-                                 f"pool {base.pool} (labels: n {labels.n_train}, pool {labels.pool})")
+        report.plot_curves(
+            {c: report.padded([r.history["train_acc"] for r in s.results[c]], longest) for c in shown},
+            path,
+            f"Time to fit, {s.dataset}, 2x{base.width} MLP, lr {base.lr}; n {base.n_train}, "
+            f"pool {base.pool} (labels: n {labels.n_train}, pool {labels.pool})",
+        )
+
     return {"time_to_fit.png": plot}
 
 
@@ -106,12 +114,22 @@ def test_random_labels_are_fitted_completely(tier, claims, decide):
     v, control = fitted_completely(s, "labels: randY"), fitted_completely(s, "labels: randY, tiny net")
     final = lambda c: ", ".join(f"{r.history['train_acc'][-1]:.3f}" for r in s.results[c])  # noqa: E731
     flips = np.mean([r.label_flip_rate for r in s.results["labels: randY"]])
-    note = (f"epochs to 100% ({_describe(s, 'labels: randY')}); final train accuracy {final('labels: randY')}; "
-            f"labels changed {flips:.1%}")
-    decide("C0", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           figures=figures(s, claims.tier(tier)),
-           control_note=f"random labels on a 2x{CONTROL_WIDTH} network, too small to memorize them; final train "
-                        f"accuracy {final('labels: randY, tiny net')}")
+    note = (
+        f"epochs to 100% ({_describe(s, 'labels: randY')}); final train accuracy {final('labels: randY')}; "
+        f"labels changed {flips:.1%}"
+    )
+    decide(
+        "C0",
+        v,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        figures=figures(s, claims.tier(tier)),
+        control_note=f"random labels on a 2x{CONTROL_WIDTH} network, too small to memorize them; final train "
+        f"accuracy {final('labels: randY, tiny net')}",
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -121,9 +139,17 @@ def test_random_labels_take_longer_to_fit(tier, claims, decide):
     v = s.faster("labels: randY", "labels: real")
     control = s.faster("labels: real, replicate", "labels: real")
     note = f"{_describe(s, 'labels: randY')}; {_describe(s, 'labels: real')} (+ = censored at the budget)"
-    decide("C2a", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           figures=figures(s, claims.tier(tier)),
-           control_note=f"two independent real-data replicates; {_describe(s, 'labels: real, replicate')}")
+    decide(
+        "C2a",
+        v,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        figures=figures(s, claims.tier(tier)),
+        control_note=f"two independent real-data replicates; {_describe(s, 'labels: real, replicate')}",
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -134,6 +160,14 @@ def test_random_inputs_are_fitted_faster(tier, claims, decide):
     v = stats.all_of([s.faster("real", "randX"), s.faster("randY", "randX")], "randX faster than real and than randY")
     control = s.faster("real", "real, replicate")
     note = f"{_describe(s, 'randX')}; {_describe(s, 'real')}; {_describe(s, 'randY')}"
-    decide("C2b", v, control, tier=tier, dataset=s.dataset, note=note, compute_s=s.compute_s,
-           figures=figures(s, claims.tier(tier)),
-           control_note=f"replicate A against B; {_describe(s, 'real, replicate')}")
+    decide(
+        "C2b",
+        v,
+        control,
+        tier=tier,
+        dataset=s.dataset,
+        note=note,
+        compute_s=s.compute_s,
+        figures=figures(s, claims.tier(tier)),
+        control_note=f"replicate A against B; {_describe(s, 'real, replicate')}",
+    )

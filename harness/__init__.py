@@ -12,6 +12,7 @@ sweeps), plugin (the pytest plugin: options, markers, fixtures), provenance (wha
 plan (cost of a tier, dry runs), cluster (training groups as scheduler jobs), bench (speed against
 the idiomatic loop: `python -m harness.bench`).
 """
+
 import ast
 import hashlib
 from pathlib import Path
@@ -38,9 +39,13 @@ def _code_only(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 

@@ -15,6 +15,7 @@ evaluation of training and validation accuracy. The idiomatic loop is what a use
 after the other. Inputs are random (speed does not depend on pixel values), so no dataset is
 needed. One warm-up epoch of each is run first and not timed; CUDA timings synchronise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -117,16 +118,30 @@ def targets(device) -> None:
     ds = synthetic(full.n_train, full.n_val)
     bw = copy_bandwidth(device)
     for models, width, target in TARGETS:
-        runs = [RunConfig(dataset="synthetic", n_train=full.n_train, n_val=full.n_val, width=width, lr=full.lr,
-                          batch_size=full.batch_size, max_epochs=2, seed=s, stop_when_fitted=False)
-                for s in range(models)]
+        runs = [
+            RunConfig(
+                dataset="synthetic",
+                n_train=full.n_train,
+                n_val=full.n_val,
+                width=width,
+                lr=full.lr,
+                batch_size=full.batch_size,
+                max_epochs=2,
+                seed=s,
+                stop_when_fitted=False,
+            )
+            for s in range(models)
+        ]
         t_auto, t_fused = (epoch_time(runs, ds, device, fused) for fused in (False, True))
         steps = -(-full.n_train // full.batch_size)
         bound = steps * weight_bytes_per_step(runs[0], ds.input_dim, ds.num_classes, models) / bw
-        print(f"{models} MLPs 2x{width}, n {full.n_train}, batch {full.batch_size}: autograd step {t_auto:.2f} "
-              "s/epoch, "
-              f"fused step {t_fused:.2f} s/epoch ({t_auto / t_fused:.1f}x); target {target:g} s on one H100; bound "
-              f"{bound:.2f} s at {bw / 1e9:.0f} GB/s, fused reaches {bound / t_fused:.0%} of it", flush=True)
+        print(
+            f"{models} MLPs 2x{width}, n {full.n_train}, batch {full.batch_size}: autograd step {t_auto:.2f} "
+            "s/epoch, "
+            f"fused step {t_fused:.2f} s/epoch ({t_auto / t_fused:.1f}x); target {target:g} s on one H100; bound "
+            f"{bound:.2f} s at {bw / 1e9:.0f} GB/s, fused reaches {bound / t_fused:.0%} of it",
+            flush=True,
+        )
 
 
 def flop_per_model_epoch(run: RunConfig, d: int, classes: int) -> float:
@@ -175,8 +190,10 @@ def sharpness_cost(runs: list[RunConfig], ds: Dataset, device, seconds_per_epoch
 
     t_grad = _timed(lambda: gradient(losses, params), device)
     t_hvp = _timed(lambda: hvp(losses, params, vs), device)
-    return (f"  sharpness: one full-gradient pass {t_grad:.3f}s, one HVP {t_hvp:.3f}s = {t_hvp / t_grad:.1f} gradient "
-            f"passes = {t_hvp / seconds_per_epoch:.2f} training epochs (power iteration takes ~10-70 HVPs)")
+    return (
+        f"  sharpness: one full-gradient pass {t_grad:.3f}s, one HVP {t_hvp:.3f}s = {t_hvp / t_grad:.1f} gradient "
+        f"passes = {t_hvp / seconds_per_epoch:.2f} training epochs (power iteration takes ~10-70 HVPs)"
+    )
 
 
 def main(argv=None):
@@ -189,8 +206,11 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5, help="models trained (one per seed)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per model")
     p.add_argument("--device", action="append", help="cpu, cuda, ... (repeatable; default: cpu and cuda if present)")
-    p.add_argument("--targets", action="store_true",
-                   help="time only the full-tier groups with per-epoch targets (TARGETS), autograd step against fused")
+    p.add_argument(
+        "--targets",
+        action="store_true",
+        help="time only the full-tier groups with per-epoch targets (TARGETS), autograd step against fused",
+    )
     a = p.parse_args(argv)
     keep_freed_memory()  # both loops: no page faults on every step's large buffers (harness.core)
     devices = a.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -199,26 +219,43 @@ def main(argv=None):
             targets(device)
         return
     ds = synthetic(a.n, a.n_val)
-    runs = [RunConfig(dataset="synthetic", n_train=a.n, n_val=a.n_val, width=a.width, lr=smoke.lr,
-                      batch_size=a.batch_size, max_epochs=a.epochs, seed=s, stop_when_fitted=False)
-            for s in range(a.seeds)]
-    print(f"MLP 2x{a.width}, {a.n} examples, batch {a.batch_size}, {a.seeds} models, {a.epochs} timed epochs "
-          f"(+1 warm-up), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    runs = [
+        RunConfig(
+            dataset="synthetic",
+            n_train=a.n,
+            n_val=a.n_val,
+            width=a.width,
+            lr=smoke.lr,
+            batch_size=a.batch_size,
+            max_epochs=a.epochs,
+            seed=s,
+            stop_when_fitted=False,
+        )
+        for s in range(a.seeds)
+    ]
+    print(
+        f"MLP 2x{a.width}, {a.n} examples, batch {a.batch_size}, {a.seeds} models, {a.epochs} timed epochs "
+        f"(+1 warm-up), torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
     for device in devices:
         name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else "CPU"
         t_loop = sum(idiomatic(r, ds, device, a.epochs) for r in runs)
         t_batch = batched(runs, ds, device, a.epochs)
         model_epochs = a.seeds * a.epochs
         tflop = flop_per_model_epoch(runs[0], ds.input_dim, ds.num_classes) * model_epochs / 1e12
-        print(f"{device} ({name}): idiomatic loop {model_epochs / t_loop:8.2f} model-epochs/s "
-              f"({tflop / t_loop:.3f} TFLOP/s) | batched {model_epochs / t_batch:8.2f} model-epochs/s "
-              f"({tflop / t_batch:.3f} TFLOP/s) | ratio {t_loop / t_batch:5.1f}x")
+        print(
+            f"{device} ({name}): idiomatic loop {model_epochs / t_loop:8.2f} model-epochs/s "
+            f"({tflop / t_loop:.3f} TFLOP/s) | batched {model_epochs / t_batch:8.2f} model-epochs/s "
+            f"({tflop / t_batch:.3f} TFLOP/s) | ratio {t_loop / t_batch:5.1f}x"
+        )
         steps = -(-a.n // a.batch_size)
         bw = copy_bandwidth(device)
         bound = steps * weight_bytes_per_step(runs[0], ds.input_dim, ds.num_classes, a.seeds) / bw
-        print(f"  memory-traffic bound: {bound:.3f}s per epoch (weights read forward and backward, read and written by "
-              f"the update, at the {bw / 1e9:.0f} GB/s this device copies at); the batched trainer takes "
-              f"{t_batch / a.epochs:.3f}s, {bound / (t_batch / a.epochs):.0%} of the bound's speed")
+        print(
+            f"  memory-traffic bound: {bound:.3f}s per epoch (weights read forward and backward, read and written by "
+            f"the update, at the {bw / 1e9:.0f} GB/s this device copies at); the batched trainer takes "
+            f"{t_batch / a.epochs:.3f}s, {bound / (t_batch / a.epochs):.0%} of the bound's speed"
+        )
         print(sharpness_cost(runs, ds, device, t_batch / a.epochs))
 
 

@@ -19,6 +19,7 @@ a job that reaches its time limit requeues itself (submitit's checkpoint protoco
 Settings (`Scheduler`, defaults for one GPU per group) come from a TOML file (`--executor-config`)
 and `--executor-option key=value`, which wins.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,6 +47,7 @@ class JobFailed(RuntimeError):
 @dataclass(frozen=True)
 class Scheduler:
     """Where and how groups run. Sizes are per job, i.e. per group."""
+
     backend: str = "local"
     folder: str = ""  # submitit's files and the job logs; default <store>/jobs
     partition: str = ""  # Slurm partition; empty: the cluster's default
@@ -68,8 +70,9 @@ class Scheduler:
             if not isinstance(json.loads(self.slurm_extra or "{}"), dict):
                 raise ValueError
         except ValueError:
-            raise ValueError(f"slurm_extra={self.slurm_extra!r} must be a JSON object, e.g. "
-                             "'{\"account\": \"lab\"}'") from None
+            raise ValueError(
+                f'slurm_extra={self.slurm_extra!r} must be a JSON object, e.g. \'{{"account": "lab"}}\''
+            ) from None
 
 
 def settings(backend: str, config_file: str | None = None, options: list[str] = ()) -> Scheduler:
@@ -80,8 +83,10 @@ def settings(backend: str, config_file: str | None = None, options: list[str] = 
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            raise ValueError("--executor-config needs Python 3.11 or later (tomllib); give the settings as "
-                             "--executor-option key=value instead") from None
+            raise ValueError(
+                "--executor-config needs Python 3.11 or later (tomllib); give the settings as "
+                "--executor-option key=value instead"
+            ) from None
 
         try:
             table = tomllib.loads(Path(config_file).read_text())
@@ -113,6 +118,7 @@ class TrainGroup:
     """What a job runs: load the dataset, train the group's runs into the store (`get_or_train`,
     so a group already trained by someone else is only read), on `device` ('auto': CUDA if the job
     has a GPU). Pickled by submitit; holds only names and paths."""
+
     store: str
     load: Callable  # () -> Dataset, e.g. functools.partial(data.load, "mnist", None)
     fingerprint: str  # the dataset the submitting process has: a job that sees other files stops
@@ -126,9 +132,11 @@ class TrainGroup:
             torch.set_num_threads(self.threads)
         ds = self.load()
         if ds.fingerprint != self.fingerprint:
-            raise RuntimeError(f"the job sees dataset {ds.name} from {ds.source} with fingerprint {ds.fingerprint}, "
-                               f"the submitting process {self.fingerprint}: give both the same data files "
-                               "(--data-root on a shared filesystem)")
+            raise RuntimeError(
+                f"the job sees dataset {ds.name} from {ds.source} with fingerprint {ds.fingerprint}, "
+                f"the submitting process {self.fingerprint}: give both the same data files "
+                "(--data-root on a shared filesystem)"
+            )
         device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device == "auto" else self.device
         print(f"training {len(runs)} runs of one shape on {device} into {self.store}", flush=True)
         Store(Path(self.store)).get_or_train(runs, ds, device, progress=_log_progress())
@@ -149,6 +157,7 @@ def _log_progress(every_s: float = 60.0):
         if elapsed - last[0] >= every_s or epoch == max_epochs:
             last[0] = elapsed
             print(f"epoch {epoch}/{max_epochs}, {fitted}/{models} models fitted, {elapsed:.0f}s", flush=True)
+
     return show
 
 
@@ -176,8 +185,13 @@ class Cluster:
 
         s = self.scheduler
         ex = submitit.AutoExecutor(folder=self.folder, cluster={"auto": None}.get(s.backend, s.backend))
-        params = dict(name="claims-group", timeout_min=s.timeout_min, gpus_per_node=s.gpus_per_job,
-                      cpus_per_task=s.cpus_per_job, mem_gb=s.mem_gb)
+        params = dict(
+            name="claims-group",
+            timeout_min=s.timeout_min,
+            gpus_per_node=s.gpus_per_job,
+            cpus_per_task=s.cpus_per_job,
+            mem_gb=s.mem_gb,
+        )
         if s.partition:
             params["slurm_partition"] = s.partition
         if s.slurm_extra:
@@ -185,8 +199,9 @@ class Cluster:
         ex.update_parameters(**params)
         return ex
 
-    def train(self, runs: list[Config], ds, job: TrainGroup,
-              say: Callable[[int, int, int, float], None] | None = None) -> int:
+    def train(
+        self, runs: list[Config], ds, job: TrainGroup, say: Callable[[int, int, int, float], None] | None = None
+    ) -> int:
         """Make sure the store holds every run of `runs`: submit each missing group (or join the job
         another process submitted for it), wait, raise JobFailed if a job ends without its runs.
         `say(queued, running, done, elapsed_s)` reports progress. Returns the number of groups."""
@@ -213,8 +228,14 @@ class Cluster:
                     return _Job(key, group, marker)  # queued or running for another process: wait for it
             ex = self.executor()
             handle = ex.submit(job, group)
-            marker = {"backend": ex.cluster, "job_id": str(handle.job_id), "folder": str(self.folder),
-                      "host": socket.gethostname(), "submitted": time.time(), "runs": len(group)}
+            marker = {
+                "backend": ex.cluster,
+                "job_id": str(handle.job_id),
+                "folder": str(self.folder),
+                "host": socket.gethostname(),
+                "submitted": time.time(),
+                "runs": len(group),
+            }
             atomic_write(marker_path, json.dumps(marker, indent=1).encode())
             self._mine[key] = handle
             return _Job(key, group, marker, handle)
@@ -273,6 +294,8 @@ def _failure(marker: dict, missing: int, total: int, lines: int = 15) -> str:
     if err.exists():
         text = err.read_text(errors="replace").strip().splitlines()
         tail = "\n".join(text[-lines:])
-    return (f"{marker['backend']} job {job_id} ended, but the result store lacks {missing} of its group's "
-            f"{total} runs. Logs: {err} and {out}. Rerunning submits the group again (it resumes from its checkpoint)."
-            + (f"\nLast lines of its error log:\n{tail}" if tail else "\nIts error log is empty or missing."))
+    return (
+        f"{marker['backend']} job {job_id} ended, but the result store lacks {missing} of its group's "
+        f"{total} runs. Logs: {err} and {out}. Rerunning submits the group again (it resumes from its checkpoint)."
+        + (f"\nLast lines of its error log:\n{tail}" if tail else "\nIts error log is empty or missing.")
+    )

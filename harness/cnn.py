@@ -30,6 +30,7 @@ Pairing: seed s has the same subset, initialisation, data order and regularizer 
 every condition; every random stream comes from (seed, purpose), so a run's numbers do not depend
 on which runs share its batch.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,6 +60,7 @@ LRN_RADIUS, LRN_ALPHA, LRN_BETA, LRN_BIAS = 4, 0.001 / 9, 0.75, 1.0  # TF's tf.n
 class CNNConfig:
     """One CNN run: one seed, one label condition, one regularizer strength. Defaults: the paper's
     Fig. 3 right setup (docs/design.md); the batch size is not stated there (128 is Zhang et al.'s)."""
+
     kind: ClassVar[str] = "cnn"  # harness.kinds: its trainer, metrics and store-key code
     dataset: str = "cifar10"
     n_train: int = 50_000  # class-stratified subset of the training split
@@ -90,8 +92,17 @@ class CNNConfig:
             raise ValueError(f"{self.regularizer} strength={self.strength} is a drop probability: it must be in [0, 1)")
         if self.strength < 0:
             raise ValueError(f"{self.regularizer} strength={self.strength} must not be negative")
-        for name in ("n_train", "n_val", "crop", "downsample", "channels", "halve_every", "batch_size", "epochs",
-                     "val_every"):
+        for name in (
+            "n_train",
+            "n_val",
+            "crop",
+            "downsample",
+            "channels",
+            "halve_every",
+            "batch_size",
+            "epochs",
+            "val_every",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if not self.dense or min(self.dense) < 1:
@@ -118,19 +129,20 @@ class CNNConfig:
 
 
 class BatchedCNN(torch.nn.Module):
-    def __init__(self, n_models: int, in_channels: int, side: int, channels: int, dense: tuple[int, ...],
-                 classes: int):
+    def __init__(self, n_models: int, in_channels: int, side: int, channels: int, dense: tuple[int, ...], classes: int):
         """M independent CNNs for (in_channels, side, side) inputs; initialise with `glorot_`."""
         super().__init__()
         M, C = n_models, channels
         self.n_models, self.channels = M, C
-        self.kernels = torch.nn.ParameterList([torch.nn.Parameter(torch.empty(M * C, in_channels, 5, 5)),
-                                               torch.nn.Parameter(torch.empty(M * C, C, 5, 5))])  # (M*out, in, 5, 5)
+        self.kernels = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.empty(M * C, in_channels, 5, 5)), torch.nn.Parameter(torch.empty(M * C, C, 5, 5))]
+        )  # (M*out, in, 5, 5)
         self.conv_biases = torch.nn.ParameterList(torch.nn.Parameter(torch.zeros(M * C)) for _ in range(2))
         pooled = math.ceil(math.ceil(side / 2) / 2)  # two SAME pools of stride 2
         sizes = [C * pooled * pooled, *dense, classes]
         self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.empty(M, a, b)) for a, b in zip(sizes[:-1], sizes[1:]))  # (M, in, out)
+            torch.nn.Parameter(torch.empty(M, a, b)) for a, b in zip(sizes[:-1], sizes[1:])
+        )  # (M, in, out)
         self.biases = torch.nn.ParameterList(torch.nn.Parameter(torch.zeros(M, 1, b)) for b in sizes[1:])
 
     def decayed(self) -> list[torch.nn.Parameter]:
@@ -146,7 +158,7 @@ class BatchedCNN(torch.nn.Module):
                 for k in self.kernels:
                     out, fan_in = C, k.shape[1] * 25
                     limit = math.sqrt(6.0 / (fan_in + out * 25))
-                    k[m * C:(m + 1) * C] = (torch.rand(out, *k.shape[1:], generator=g) * 2 - 1) * limit
+                    k[m * C : (m + 1) * C] = (torch.rand(out, *k.shape[1:], generator=g) * 2 - 1) * limit
                 for w in self.weights:
                     limit = math.sqrt(6.0 / (w.shape[1] + w.shape[2]))
                     w[m] = (torch.rand(w.shape[1:], generator=g) * 2 - 1) * limit
@@ -199,10 +211,14 @@ class Regularizers:
 
     def __init__(self, runs: list[CNNConfig], device):
         self.runs, self.device = runs, device
-        self.decay = torch.tensor([r.strength if r.regularizer == "weight_decay" else 0.0 for r in runs],
-                                  device=device)  # (M,)
-        self.noisy = [m for m, r in enumerate(runs) if r.regularizer in ("dropout", "input_dropout", "gaussian")
-                      and r.strength > 0]
+        self.decay = torch.tensor(
+            [r.strength if r.regularizer == "weight_decay" else 0.0 for r in runs], device=device
+        )  # (M,)
+        self.noisy = [
+            m
+            for m, r in enumerate(runs)
+            if r.regularizer in ("dropout", "input_dropout", "gaussian") and r.strength > 0
+        ]
         self.generators: dict[int, torch.Generator] = {}
 
     def start_epoch(self, epoch: int):
@@ -268,16 +284,24 @@ def memory(run: CNNConfig, ds: Dataset) -> tuple[int, int]:
     side = math.ceil(side / run.downsample)
     pooled = math.ceil(math.ceil(side / 2) / 2)
     sizes = [run.channels * pooled * pooled, *run.dense, ds.num_classes]
-    params = (25 * run.channels * (c_in + run.channels) + 2 * run.channels
-              + sum(a * b + b for a, b in zip(sizes, sizes[1:])))
+    params = (
+        25 * run.channels * (c_in + run.channels) + 2 * run.channels + sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    )
     per_example = c_in * side * side
     floats = run.n_train * per_example + 4 * params + 10 * run.batch_size * run.channels * side * side
     return 4 * (run.n_val * per_example + 2**28), 4 * floats + 8 * run.n_train
 
 
-def train_cnn_group(runs: list[CNNConfig], ds: Dataset, device: str | torch.device = "cpu", *,
-                    progress: Progress | None = None, checkpoint: Path | None = None,
-                    checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32) -> list[RunResult]:
+def train_cnn_group(
+    runs: list[CNNConfig],
+    ds: Dataset,
+    device: str | torch.device = "cpu",
+    *,
+    progress: Progress | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every_s: float = 300.0,
+    dtype: torch.dtype = torch.float32,
+) -> list[RunResult]:
     """Train `runs` (all of one `shape()`) as one batched CNN; one result per run, in order.
 
     Each result's `measures` holds `final_train_acc` and `final_val_acc` (last epoch) and
@@ -311,8 +335,9 @@ class CNNGroup:
         Xv, Yv = cnn_validation_set(c, ds, stats)
         self.Xv, self.Yv = Xv.to(device, dtype), Yv.to(device)
         self.row = torch.tensor([self.seeds.index(r.seed) for r in runs], device=device)  # model -> its seed
-        self.model = BatchedCNN(M, self.X.shape[2], self.X.shape[-1], c.channels, c.dense,
-                                ds.num_classes).to(device, dtype)
+        self.model = BatchedCNN(M, self.X.shape[2], self.X.shape[-1], c.channels, c.dense, ds.num_classes).to(
+            device, dtype
+        )
         self.model.glorot_([torch_generator(r.seed, "init", "cnn", r.channels, r.dense) for r in runs])
         self.opt = torch.optim.SGD(self.model.parameters(), lr=c.lr, momentum=c.momentum)
         self.reg = Regularizers(runs, device)
@@ -334,7 +359,7 @@ class CNNGroup:
     @property
     def fitted(self) -> int:
         """Runs at 100% training accuracy at some measured epoch so far."""
-        return int((self.hist["train_acc"][:, :self.epoch] == 1.0).any(1).sum())
+        return int((self.hist["train_acc"][:, : self.epoch] == 1.0).any(1).sum())
 
     @property
     def evaluation_share(self) -> float:
@@ -344,15 +369,21 @@ class CNNGroup:
 
     def checkpoint_bytes(self) -> int:
         """Size of the group's checkpoint: parameters, momentum and history."""
-        return (2 * sum(p.numel() * p.element_size() for p in self.model.parameters())
-                + sum(v.nbytes for v in self.hist.values()))
+        return 2 * sum(p.numel() * p.element_size() for p in self.model.parameters()) + sum(
+            v.nbytes for v in self.hist.values()
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         params = list(self.model.parameters())
         state = {f"param{i}": p.detach().cpu().numpy() for i, p in enumerate(params)}
-        state.update({f"momentum{i}": self.opt.state[p]["momentum_buffer"].cpu().numpy()
-                      for i, p in enumerate(params) if self.opt.state[p].get("momentum_buffer") is not None})
-        state.update({f"hist_{k}": v[:, :self.epoch] for k, v in self.hist.items()})
+        state.update(
+            {
+                f"momentum{i}": self.opt.state[p]["momentum_buffer"].cpu().numpy()
+                for i, p in enumerate(params)
+                if self.opt.state[p].get("momentum_buffer") is not None
+            }
+        )
+        state.update({f"hist_{k}": v[:, : self.epoch] for k, v in self.hist.items()})
         return state
 
     def resume(self, state: dict | None) -> float:
@@ -368,7 +399,7 @@ class CNNGroup:
                 if f"momentum{i}" in state:
                     self.opt.state[p]["momentum_buffer"] = torch.from_numpy(state[f"momentum{i}"]).to(p)
         for k in self.hist:
-            self.hist[k][:, :self.epoch] = state[f"hist_{k}"]
+            self.hist[k][:, : self.epoch] = state[f"hist_{k}"]
         return float(state["elapsed"])
 
     def step(self, steps: int | None = None) -> None:
@@ -380,7 +411,7 @@ class CNNGroup:
         order = torch.stack([epoch_order(s, epoch, n) for s in self.seeds]).to(self.device)[self.row]  # (M, n)
         model.train()
         for start in range(0, n, c.batch_size)[:steps]:
-            idx = order[:, start:start + c.batch_size]  # (M, b)
+            idx = order[:, start : start + c.batch_size]  # (M, b)
             x = reg.perturb(self.X[self.row[:, None], idx])  # (M, b, C, H, W)
             logits = model(x, reg.masks(idx.shape[1], c.dense, self.dtype))  # (M, b, K)
             loss = F.cross_entropy(logits.flatten(0, 1), self.Y[self.models, idx].flatten(), reduction="none")
@@ -399,16 +430,27 @@ class CNNGroup:
     def results(self, wall: float) -> list[RunResult]:
         """One result per run; `wall`: the group's training seconds in all."""
         M = len(self.runs)
-        norms = sum(p.detach().double().reshape(M, -1).pow(2).sum(1)
-                    for p in self.model.parameters()).sqrt().cpu().numpy()
+        norms = (
+            sum(p.detach().double().reshape(M, -1).pow(2).sum(1) for p in self.model.parameters()).sqrt().cpu().numpy()
+        )
         info = run_info(self.device, M, self.c.epochs)
         results = []
         for m, r in enumerate(self.runs):
             history = {k: v[m].copy() for k, v in self.hist.items()}
             perfect = np.flatnonzero(history["train_acc"] == 1.0)
-            results.append(RunResult(r, history, bool(len(perfect)), int(perfect[0]) + 1 if len(perfect) else r.epochs,
-                                     self.prepared[m].label_flip_rate, float(norms[m]), wall / M, info,
-                                     measures.final_accuracies(history)))
+            results.append(
+                RunResult(
+                    r,
+                    history,
+                    bool(len(perfect)),
+                    int(perfect[0]) + 1 if len(perfect) else r.epochs,
+                    self.prepared[m].label_flip_rate,
+                    float(norms[m]),
+                    wall / M,
+                    info,
+                    measures.final_accuracies(history),
+                )
+            )
         return results
 
 
@@ -425,14 +467,14 @@ def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=None):
     chunk = max(1, max_floats // (M * model.channels * X.shape[-2] * X.shape[-1]))
     correct, losses = [], []
     for s in range(0, Y.shape[1], chunk):
-        logits = model(X[row, s:s + chunk])  # (M, c, K)
-        y = Y[:, s:s + chunk]
+        logits = model(X[row, s : s + chunk])  # (M, c, K)
+        y = Y[:, s : s + chunk]
         correct.append(logits.argmax(-1) == y)
         losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(M, -1))
     hist["train_acc"][:, epoch] = torch.cat(correct, 1).double().mean(1).cpu().numpy()
     hist["train_loss"][:, epoch] = torch.cat(losses, 1).double().mean(1).cpu().numpy()
     hits = torch.zeros(M, device=X.device, dtype=torch.float64)
     for s in range(0, len(Yv), chunk):
-        xv = Xv[s:s + chunk].expand(M, *Xv[s:s + chunk].shape)  # (M, c, C, H, W), shared examples
-        hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
+        xv = Xv[s : s + chunk].expand(M, *Xv[s : s + chunk].shape)  # (M, c, C, H, W), shared examples
+        hits += (model(xv).argmax(-1) == Yv[s : s + chunk]).sum(1)
     hist["val_acc"][:, epoch] = (hits / len(Yv)).cpu().numpy()

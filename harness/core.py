@@ -14,6 +14,7 @@ over it), so while a new one is being written the disk holds two; `reserve_check
 room for both before the first epoch. Neither trainer's code is part of the other's store keys: an
 edit to train.py leaves stored CNN runs valid and vice versa (harness/__init__.py, MLP_CODE/CNN_CODE).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,6 +40,7 @@ Progress = Callable[[int, int, int, int, float], None]  # (epoch, max_epochs, n_
 class TrainingGroup(Protocol):
     """Runs of one shape training as one batched model: what `train_to_end` and `epoch_seconds`
     drive. Implemented by train.Group (MLPs) and cnn.CNNGroup (CNNs)."""
+
     runs: list  # run configs, one per model
     c: object  # the first run's config: the group's shared settings
     device: torch.device
@@ -110,12 +112,17 @@ def reserve_checkpoint(path: Path, nbytes: int) -> None:
         raise CheckpointSpaceError(
             f"the checkpoint of this group needs {nbytes / 2**30:.2f} GiB, twice that while a new one replaces "
             f"the old, but {path.parent} has {free / 2**30:.2f} GiB free: free some space or put the result store "
-            "on a larger disk (--store)")
+            "on a larger disk (--store)"
+        )
 
 
 def save_checkpoint(path: Path, fingerprint: str, epoch: int, elapsed: float, arrays: dict[str, np.ndarray]) -> None:
-    atomic_write(path, lambda f: np.savez(f, fingerprint=np.array(fingerprint), epoch=np.array(epoch),
-                                          elapsed=np.array(elapsed), **arrays))
+    atomic_write(
+        path,
+        lambda f: np.savez(
+            f, fingerprint=np.array(fingerprint), epoch=np.array(epoch), elapsed=np.array(elapsed), **arrays
+        ),
+    )
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
@@ -136,8 +143,9 @@ def checkpoint_complete(state: dict, shapes: dict[str, tuple], hist: dict[str, n
     """Whether a checkpoint's state has every array a trainer restores, in its shape, so a foreign or
     older file is never half loaded (the trainer then starts over instead)."""
     epoch = int(state["epoch"])
-    return (all(k in state and tuple(state[k].shape) == tuple(shape) for k, shape in shapes.items())
-            and all(f"hist_{k}" in state and state[f"hist_{k}"].shape == (v.shape[0], epoch) for k, v in hist.items()))
+    return all(k in state and tuple(state[k].shape) == tuple(shape) for k, shape in shapes.items()) and all(
+        f"hist_{k}" in state and state[f"hist_{k}"].shape == (v.shape[0], epoch) for k, v in hist.items()
+    )
 
 
 @contextlib.contextmanager
@@ -170,8 +178,9 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
-def train_to_end(group: TrainingGroup, progress: Progress | None, checkpoint: Path | None,
-                 checkpoint_every_s: float = 300.0) -> list[RunResult]:
+def train_to_end(
+    group: TrainingGroup, progress: Progress | None, checkpoint: Path | None, checkpoint_every_s: float = 300.0
+) -> list[RunResult]:
     """Train a group to the end of its budget and return its results.
     With `checkpoint`: resume from a compatible one, save one every `checkpoint_every_s` seconds (at
     an epoch's end, while epochs remain) and delete it at the end. The loop runs under the group's
@@ -239,5 +248,10 @@ def epoch_seconds(group: TrainingGroup, steps: int) -> float:
 
 def run_info(device: torch.device, models: int, epochs: int) -> dict:
     """How a group was trained, stored with each of its runs."""
-    return {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "group_size": models, "epochs_run": epochs}
+    return {
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "group_size": models,
+        "epochs_run": epochs,
+    }

@@ -10,6 +10,7 @@ training split for training and the last 10,000 for validation (the official tes
 touched); CIFAR-10 uses its official 50,000/10,000 split. Every file is verified against the MD5 of
 its decompressed content, so Debian's re-compressed `.gz` files are accepted as they are.
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,22 +48,47 @@ class Spec:
 
 SPECS = {
     "mnist": Spec(
-        "mnist", "MNIST", 10,
-        dict(zip(IDX_FILES, ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
-                             "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"))),
+        "mnist",
+        "MNIST",
+        10,
+        dict(
+            zip(
+                IDX_FILES,
+                (
+                    "6bbc9ace898e44ae57da46a324031adb",
+                    "a25bea736e30d166cdddb491f175f624",
+                    "2646ac647ad5339dbf082846283269ea",
+                    "27ae3e4e09519cfbb04c329615203637",
+                ),
+            )
+        ),
         "put the four MNIST IDX files (.gz or decompressed) in --data-root / CLAIMS_DATA_ROOT, run once "
         "with a network so torchvision can download them, or use --dataset fashion-mnist "
         "(apt-get install dataset-fashion-mnist) offline",
     ),
     "fashion-mnist": Spec(
-        "fashion-mnist", "FashionMNIST", 10,
-        dict(zip(IDX_FILES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
-                             "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"))),
+        "fashion-mnist",
+        "FashionMNIST",
+        10,
+        dict(
+            zip(
+                IDX_FILES,
+                (
+                    "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                    "9018921c3c673c538a1fc5bad174d6f9",
+                    "8181f5470baa50b63fa0f6fddb340f0a",
+                    "15d484375f8d13e6eb1aabb0c3f46965",
+                ),
+            )
+        ),
         "apt-get install dataset-fashion-mnist (puts the files in /usr/share/datasets/fashion-mnist), "
         "put the four IDX files in --data-root / CLAIMS_DATA_ROOT, or run once with a network",
     ),
     "cifar10": Spec(
-        "cifar10", "CIFAR10", 10, {},
+        "cifar10",
+        "CIFAR10",
+        10,
+        {},
         "put torchvision's cifar-10-batches-py folder (or cifar-10-python.tar.gz) in --data-root / "
         "CLAIMS_DATA_ROOT, or run once with a network so torchvision can download it",
     ),
@@ -113,8 +139,14 @@ def load(name: str, data_root: str | None = None, download: bool = True) -> Data
     images = torch.from_numpy(images).unsqueeze(1)  # (60000, 1, 28, 28)
     labels = torch.from_numpy(labels.astype(np.int64))
     return Dataset(
-        name, images[:50_000], labels[:50_000], images[50_000:], labels[50_000:], s.num_classes,
-        source=str(files["train-images-idx3-ubyte"].parent), fingerprint=_fingerprint(s.md5),
+        name,
+        images[:50_000],
+        labels[:50_000],
+        images[50_000:],
+        labels[50_000:],
+        s.num_classes,
+        source=str(files["train-images-idx3-ubyte"].parent),
+        fingerprint=_fingerprint(s.md5),
     )
 
 
@@ -131,8 +163,10 @@ def _find_idx(s: Spec, roots: list[Path]) -> dict[str, Path] | None:
             return found
         if any(found.values()):
             missing = [f for f, p in found.items() if p is None]
-            raise DataError(f"{s.name}: {root} holds only part of the dataset (missing {', '.join(missing)}). "
-                            f"To fix: add the missing files or remove the partial copy; {s.fix}.")
+            raise DataError(
+                f"{s.name}: {root} holds only part of the dataset (missing {', '.join(missing)}). "
+                f"To fix: add the missing files or remove the partial copy; {s.fix}."
+            )
     return None
 
 
@@ -143,8 +177,10 @@ def _read_idx(path: Path, md5: str, s: Spec) -> np.ndarray:
         raise DataError(f"{s.name}: cannot read {path} ({e}). To fix: delete it and {s.fix}.") from e
     digest = hashlib.md5(raw).hexdigest()
     if digest != md5:
-        raise DataError(f"{s.name}: {path} is corrupt or not the expected file (MD5 of its content {digest}, "
-                        f"expected {md5}). To fix: delete it and {s.fix}.")
+        raise DataError(
+            f"{s.name}: {path} is corrupt or not the expected file (MD5 of its content {digest}, "
+            f"expected {md5}). To fix: delete it and {s.fix}."
+        )
     return parse_idx(raw)
 
 
@@ -154,7 +190,7 @@ def parse_idx(raw: bytes) -> np.ndarray:
     ndim = {2049: 1, 2051: 3}.get(magic)
     if ndim is None:
         raise ValueError(f"not an IDX uint8 file (magic {magic})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
         raise ValueError(f"IDX header promises {shape} but the file holds {data.size} bytes")
@@ -171,8 +207,7 @@ def _download(s: Spec, root: Path) -> None:
         for train in (True, False):
             cls(str(root), train=train, download=True)
     except Exception as e:  # torchvision raises many kinds; all mean "not downloaded"
-        raise DataError(f"{s.name}: files not found and the download into {root} failed ({e}). "
-                        f"To fix: {s.fix}.") from e
+        raise DataError(f"{s.name}: files not found and the download into {root} failed ({e}). To fix: {s.fix}.") from e
     finally:
         socket.setdefaulttimeout(old)
 
@@ -196,10 +231,13 @@ def _load_cifar10(s: Spec, roots: list[Path], download: bool) -> Dataset:
             socket.setdefaulttimeout(old)
     except Exception as e:
         raise DataError(f"cifar10: cannot load from {root} ({e}). To fix: {s.fix}.") from e
-    (tx, ty), (vx, vy) = [(torch.from_numpy(p.data).permute(0, 3, 1, 2).contiguous(),
-                           torch.tensor(p.targets, dtype=torch.int64)) for p in parts]
-    return Dataset("cifar10", tx, ty, vx, vy, 10, source=str(root),
-                   fingerprint=_fingerprint({"cifar10": "torchvision-md5"}))
+    (tx, ty), (vx, vy) = [
+        (torch.from_numpy(p.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(p.targets, dtype=torch.int64))
+        for p in parts
+    ]
+    return Dataset(
+        "cifar10", tx, ty, vx, vy, 10, source=str(root), fingerprint=_fingerprint({"cifar10": "torchvision-md5"})
+    )
 
 
 def _fingerprint(md5: dict[str, str]) -> str:
@@ -253,7 +291,7 @@ def input_stats(ds: "Dataset", pool: int = 1) -> tuple[float, float]:
     if key not in _INPUT_STATS:
         total, squares, count = 0.0, 0.0, 0
         for s in range(0, len(ds.train_x), 5000):
-            x = flat_inputs(ds.train_x[s:s + 5000], pool).double()
+            x = flat_inputs(ds.train_x[s : s + 5000], pool).double()
             total, squares, count = total + float(x.sum()), squares + float((x * x).sum()), count + x.numel()
         mean = total / count
         _INPUT_STATS[key] = (mean, max(squares / count - mean * mean, 0.0) ** 0.5)
@@ -277,8 +315,9 @@ def nested_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tens
 NESTED_BLOCK = 256  # positions per block of nested noise draws
 
 
-def nested_noise(x: torch.Tensor, y: torch.Tensor, kind: str, fraction: float, num_classes: int, seed,
-                 stats: tuple[float, float]) -> "Noisy":
+def nested_noise(
+    x: torch.Tensor, y: torch.Tensor, kind: str, fraction: float, num_classes: int, seed, stats: tuple[float, float]
+) -> "Noisy":
     """The paper's noise for the first n examples of a nested order, nested over n: position j is
     noise when u_j < fraction (so about fraction * n of them, and the noise examples of a smaller
     set are those of a larger one), and gets the same random label or Gaussian input at every n.
@@ -315,8 +354,15 @@ class Noisy:
     label_flip_rate: float  # share of all n labels that actually changed (randY), else 0
 
 
-def make_noise(x: torch.Tensor, y: torch.Tensor, kind: str, fraction: float, num_classes: int,
-               generator: torch.Generator, stats: tuple[float, float] | None = None) -> Noisy:
+def make_noise(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    kind: str,
+    fraction: float,
+    num_classes: int,
+    generator: torch.Generator,
+    stats: tuple[float, float] | None = None,
+) -> Noisy:
     """Replace a share `fraction` of the examples by noise, as in the paper.
 
     randY: the chosen labels become uniform random classes (about 1/K of them keep their old

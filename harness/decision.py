@@ -12,6 +12,7 @@ negative control held; otherwise, where no outcome is recorded for the claim's t
 outcome must be one of them (a failure ends as pytest.xfail, a recorded "holds" passes) and anything
 else, an unrecorded "holds" included, fails the test.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from .stats import Verdict, all_of
 @dataclass(frozen=True)
 class Gate:
     """A precondition of a claim's design: `value` must be at least (or at most) `bound`."""
+
     name: str
     value: float
     bound: float
@@ -35,8 +37,13 @@ class Gate:
         return self.value <= self.bound if self.at_most else self.value >= self.bound
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "value": float(self.value), "bound": self.bound, "at_most": self.at_most,
-                "passed": self.passed}
+        return {
+            "name": self.name,
+            "value": float(self.value),
+            "bound": self.bound,
+            "at_most": self.at_most,
+            "passed": self.passed,
+        }
 
 
 def claim_outcome(verdict: Verdict, parts=(), gates=()) -> str:
@@ -47,41 +54,86 @@ def claim_outcome(verdict: Verdict, parts=(), gates=()) -> str:
     return all_of([verdict, *(v for _, v in parts)], "claim and its parts").outcome
 
 
-def decision_rows(claim: str, verdict: Verdict, control: Verdict, *, parts=(), gates=(), test: str, module: str,
-                  tier: str, dataset: str, note: str, control_note: str, compute_s: float, first_seed: int,
-                  provenance: dict, expected: tuple[str, ...] | None = None) -> list[Row]:
+def decision_rows(
+    claim: str,
+    verdict: Verdict,
+    control: Verdict,
+    *,
+    parts=(),
+    gates=(),
+    test: str,
+    module: str,
+    tier: str,
+    dataset: str,
+    note: str,
+    control_note: str,
+    compute_s: float,
+    first_seed: int,
+    provenance: dict,
+    expected: tuple[str, ...] | None = None,
+) -> list[Row]:
     """The report rows of one claim test: the claim (with the outcome of it, its parts and gates),
     each further part, and the negative control."""
-    common = dict(claim=claim, test=test, module=module, tier=tier, dataset=dataset, first_seed=first_seed,
-                  provenance=provenance)
-    return [Row.of(verdict, role="claim", note=note, compute_s=compute_s,
-                   claim_outcome=claim_outcome(verdict, parts, gates), gates=tuple(g.as_dict() for g in gates),
-                   expected=None if expected is None else {"dataset": dataset, "outcomes": list(expected)}, **common),
-            *(Row.of(part, role=role, **common) for role, part in parts),
-            Row.of(control, role="negative control", note=control_note, **common)]
+    common = dict(
+        claim=claim, test=test, module=module, tier=tier, dataset=dataset, first_seed=first_seed, provenance=provenance
+    )
+    return [
+        Row.of(
+            verdict,
+            role="claim",
+            note=note,
+            compute_s=compute_s,
+            claim_outcome=claim_outcome(verdict, parts, gates),
+            gates=tuple(g.as_dict() for g in gates),
+            expected=None if expected is None else {"dataset": dataset, "outcomes": list(expected)},
+            **common,
+        ),
+        *(Row.of(part, role=role, **common) for role, part in parts),
+        Row.of(control, role="negative control", note=control_note, **common),
+    ]
 
 
-def conclude(claim: str, verdict: Verdict, control: Verdict, *, parts=(), gates=(),
-             expected: tuple[str, ...] | None, dataset: str = "", note: str = "", control_note: str = "") -> None:
+def conclude(
+    claim: str,
+    verdict: Verdict,
+    control: Verdict,
+    *,
+    parts=(),
+    gates=(),
+    expected: tuple[str, ...] | None,
+    dataset: str = "",
+    note: str = "",
+    control_note: str = "",
+) -> None:
     """End a claim test: see the module docstring. `parts` are (role, verdict) pairs; `expected` the
     failed outcomes recorded for this tier and dataset (None: the claim is expected to hold)."""
     if control.passed:
-        pytest.fail(f"{claim}: the negative control held ({control_note}): "
-                    f"p={control.p_value:.3g}, effect {control.effect:.3g}", pytrace=False)
+        pytest.fail(
+            f"{claim}: the negative control held ({control_note}): "
+            f"p={control.p_value:.3g}, effect {control.effect:.3g}",
+            pytrace=False,
+        )
     overall = claim_outcome(verdict, parts, gates)
     failed = [g.name for g in gates if not g.passed]
-    summary = (f"{claim} {overall}" + (f" (gate failed: {', '.join(failed)})" if failed else "")
-               + f": {verdict.test}, p={verdict.p_value:.3g}, reverse p={verdict.p_reverse:.3g}, absent p="
-               f"{verdict.p_absent:.3g}, {verdict.effect_name} {verdict.effect:.3g} (minimum {verdict.min_effect})"
-               + "".join(f"; {role}: {part.outcome}" for role, part in parts) + f"; {note}")
+    summary = (
+        f"{claim} {overall}"
+        + (f" (gate failed: {', '.join(failed)})" if failed else "")
+        + f": {verdict.test}, p={verdict.p_value:.3g}, reverse p={verdict.p_reverse:.3g}, absent p="
+        f"{verdict.p_absent:.3g}, {verdict.effect_name} {verdict.effect:.3g} (minimum {verdict.min_effect})"
+        + "".join(f"; {role}: {part.outcome}" for role, part in parts)
+        + f"; {note}"
+    )
     if expected is None:
         assert overall == "holds", summary
         return
     if overall == "holds" and "holds" in expected:  # recorded as changing with the seed set
         return
     if overall == "holds":
-        pytest.fail(f"{summary}. It holds, but {' or '.join(expected)} is recorded for {dataset}: record the new "
-                    "outcome (tier_params in the claim module) once it is confirmed", pytrace=False)
+        pytest.fail(
+            f"{summary}. It holds, but {' or '.join(expected)} is recorded for {dataset}: record the new "
+            "outcome (tier_params in the claim module) once it is confirmed",
+            pytrace=False,
+        )
     if overall not in expected:
         pytest.fail(f"{summary}. The outcome recorded for {dataset} is {' or '.join(expected)}", pytrace=False)
     pytest.xfail(f"{overall}, as recorded for {dataset}: {summary}")

@@ -10,6 +10,7 @@ claim reports about a run's inputs is measured on the group's own tensors (harne
 has the same subset in every condition, and an MLP and a CNN run of one seed and size draw the same
 examples; every random stream comes from (seed, purpose) (harness.derive_seed).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -38,7 +39,7 @@ def mlp_training_set(run, ds: Dataset, clean: dict | None = None) -> TrainingSet
         if run.nested:
             if run.n_train > len(ds.train_y):
                 raise ValueError(f"n_train={run.n_train} exceeds the {len(ds.train_y)} training examples")
-            idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[:run.n_train]
+            idx = nested_order(ds.train_y, torch_generator(run.seed, "nested subset"))[: run.n_train]
         else:
             idx = stratified_subset(ds.train_y, run.n_train, torch_generator(run.seed, "subset", run.n_train))
         clean[key] = idx, flat_inputs(ds.train_x[idx], run.pool)
@@ -63,18 +64,18 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     total = torch.zeros(x.shape[1], dtype=torch.float64)
     squares = torch.zeros_like(total)
     for s in range(0, len(x), 5000):
-        chunk = x[s:s + 5000].double() / 255
+        chunk = x[s : s + 5000].double() / 255
         total += chunk.sum((0, 2, 3))
         squares += chunk.pow(2).sum((0, 2, 3))
     count = x.shape[0] * x.shape[2] * x.shape[3]
     mean = total / count
-    return mean.float(), (squares / count - mean ** 2).sqrt().float()
+    return mean.float(), (squares / count - mean**2).sqrt().float()
 
 
 def _centre_crop(x: torch.Tensor, side: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     top, left = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return x[..., top:top + min(side, h), left:left + min(side, w)]
+    return x[..., top : top + min(side, h), left : left + min(side, w)]
 
 
 def _standardize(x: torch.Tensor, run, stats) -> torch.Tensor:

@@ -8,6 +8,7 @@ Every config names its kind (its class attribute `kind`); everything that differ
 and is needed outside their trainers (store keys and files, memory sub-batches, the cost model,
 progress words) comes from here, so no other module asks which class a config is.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,9 @@ class Kind:
 
 
 KINDS = {
-    "mlp": Kind("mlp", train.RunConfig, train.Group, train.METRICS, train.memory, train.forward_flops, MLP_CODE,
-                "models"),
+    "mlp": Kind(
+        "mlp", train.RunConfig, train.Group, train.METRICS, train.memory, train.forward_flops, MLP_CODE, "models"
+    ),
     "cnn": Kind("cnn", cnn.CNNConfig, cnn.CNNGroup, cnn.METRICS, cnn.memory, cnn.forward_flops, CNN_CODE, "CNNs"),
 }
 

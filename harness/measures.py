@@ -12,6 +12,7 @@ the top eigenvalue of the training inputs' second-moment matrix E[x x^T], for ru
 sharpness. The per-epoch history itself (training and validation accuracy, loss) is recorded by the
 trainers while they train.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,9 +50,14 @@ def _sharpness(group, rows: list[int]) -> list[dict]:
 
     idx = torch.tensor(rows, device=group.device)
     model = BatchedMLP(len(rows), group.sizes).to(group.device, group.dtype)
-    return measure(model, [s[idx] for s in group.snapshot], group.X[idx], group.Y[idx],
-                   [torch_generator(group.runs[m].seed, "sharpness") for m in rows],
-                   lecun=group.c.sharpness == "both")
+    return measure(
+        model,
+        [s[idx] for s in group.snapshot],
+        group.X[idx],
+        group.Y[idx],
+        [torch_generator(group.runs[m].seed, "sharpness") for m in rows],
+        lecun=group.c.sharpness == "both",
+    )
 
 
 def _input_spectrum(group, rows: list[int]) -> list[dict]:
@@ -69,14 +75,16 @@ def _wants_sharpness(run) -> bool:
     return run.sharpness != "none"
 
 
-MLP_HOOKS = (Hook("sharpness", _wants_sharpness, _sharpness),
-             Hook("input spectrum", _wants_sharpness, _input_spectrum))
+MLP_HOOKS = (Hook("sharpness", _wants_sharpness, _sharpness), Hook("input spectrum", _wants_sharpness, _input_spectrum))
 
 
 def final_accuracies(history: dict[str, np.ndarray]) -> dict:
     """A CNN run's accuracies at its last epoch and its best validation accuracy."""
-    return {"final_train_acc": float(history["train_acc"][-1]), "best_val_acc": float(np.nanmax(history["val_acc"])),
-            "final_val_acc": float(history["val_acc"][-1])}
+    return {
+        "final_train_acc": float(history["train_acc"][-1]),
+        "best_val_acc": float(np.nanmax(history["val_acc"])),
+        "final_val_acc": float(history["val_acc"][-1]),
+    }
 
 
 def first_epoch(history: np.ndarray, level: float) -> tuple[int, bool]:
@@ -97,8 +105,10 @@ def quarter(r, q: int) -> np.ndarray:
     epochs = np.arange(1, len(v) + 1)
     checks = v[(epochs > q * len(v) / 4) & (epochs <= (q + 1) * len(v) / 4) & ~np.isnan(v)]
     if not len(checks):
-        raise ValueError(f"run {r.config} has no validation check in quarter {q + 1} of its {len(v)} epochs: "
-                         "set val_every to at most a quarter of max_epochs")
+        raise ValueError(
+            f"run {r.config} has no validation check in quarter {q + 1} of its {len(v)} epochs: "
+            "set val_every to at most a quarter of max_epochs"
+        )
     return checks
 
 

@@ -5,6 +5,7 @@ so seeds and conditions of one shape train together instead of in a Python loop.
 equals M separate `nn.Sequential(Linear, ReLU, ..., Linear)` nets (tests/test_train.py checks
 this against `torch.nn` one model at a time).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,9 +19,11 @@ class BatchedMLP(torch.nn.Module):
         super().__init__()
         self.sizes = list(sizes)
         self.weights = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.empty(n_models, a, b)) for a, b in zip(sizes[:-1], sizes[1:]))  # (M, in, out)
+            torch.nn.Parameter(torch.empty(n_models, a, b)) for a, b in zip(sizes[:-1], sizes[1:])
+        )  # (M, in, out)
         self.biases = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.zeros(n_models, 1, b)) for b in sizes[1:])  # (M, 1, out)
+            torch.nn.Parameter(torch.zeros(n_models, 1, b)) for b in sizes[1:]
+        )  # (M, 1, out)
 
     def glorot_(self, generators: list[torch.Generator]) -> "BatchedMLP":
         """Keras' default Dense init (the paper's framework): W ~ U(+-sqrt(6/(fan_in+fan_out))), b = 0.

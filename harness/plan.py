@@ -14,6 +14,7 @@ docs/design.md, "Harness"; tests/test_plan.py checks both). It ignores that runs
 leave their group, and C3's sharpness measurement: an upper bound in epochs, not in seconds per
 epoch (several measured groups were up to a fifth slower). Measure with `--dry-run` on the GPU.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,10 @@ from .data import Dataset
 from .kinds import kind_of
 
 STEP_FLOOR_S = 1.09e-4  # s per SGD step of a small group (20 MLPs 2x64: 0.17 s for 1,563 steps)
-FLOPS = {"mlp": 51.6e12,  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
-         "cnn": 20.8e12}  # FLOP/s, convolutions and dense layers of the 270-CNN full C4 group
+FLOPS = {
+    "mlp": 51.6e12,  # FLOP/s, training and evaluation arithmetic of the 25-model 2x4096 group
+    "cnn": 20.8e12,
+}  # FLOP/s, convolutions and dense layers of the 270-CNN full C4 group
 DEVICE = "H200 (estimate, cost model)"
 DRY_STEPS = 20  # a dry run times a call of this many SGD steps of each group and a longer one
 
@@ -46,6 +49,7 @@ def epoch_seconds(run, ds: Dataset, models: int) -> float:
 @dataclass(frozen=True)
 class PlanGroup:
     """One training group of a plan: its seconds per epoch on `device` and its whole epoch budget."""
+
     sweep: str
     group: str  # e.g. "65 models, MLP 2x256, n 2000"
     device: str
@@ -68,8 +72,16 @@ def plan_groups(runs: list, sweep: str, timed: Timed) -> list[PlanGroup]:
     for group in by_shape(runs):
         c = group[0]
         per_epoch, device, note = timed(group)
-        out.append(PlanGroup(sweep, f"{len(group)} {kind_of(c).noun}, {c.label}{note}", device, per_epoch, c.budget,
-                             per_epoch * c.budget / 3600))
+        out.append(
+            PlanGroup(
+                sweep,
+                f"{len(group)} {kind_of(c).noun}, {c.label}{note}",
+                device,
+                per_epoch,
+                c.budget,
+                per_epoch * c.budget / 3600,
+            )
+        )
     return out
 
 
@@ -95,16 +107,22 @@ def table(groups: list[PlanGroup]) -> str:
     lines = ["| sweep | group | device | s per epoch | epoch budget | device-hours |", "|---|---|---|---|---|---|"]
     per_sweep: dict[str, float] = {}
     for g in groups:
-        lines.append(f"| {g.sweep} | {g.group} | {g.device} | {g.s_per_epoch:.2f} | {g.budget_epochs} "
-                     f"| {g.hours:.2f} |")
+        lines.append(
+            f"| {g.sweep} | {g.group} | {g.device} | {g.s_per_epoch:.2f} | {g.budget_epochs} | {g.hours:.2f} |"
+        )
         per_sweep[g.sweep] = per_sweep.get(g.sweep, 0.0) + g.hours
     lines += ["", "| sweep | device-hours |", "|---|---|"]
     lines += [f"| {name} | {hours:.2f} |" for name, hours in per_sweep.items()]
-    lines += [f"| **total** | **{sum(per_sweep.values()):.2f}** |", "",
-              "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
-              "leave their batch; the sharpness measurement (C3) is not included."]
+    lines += [
+        f"| **total** | **{sum(per_sweep.values()):.2f}** |",
+        "",
+        "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
+        "leave their batch; the sharpness measurement (C3) is not included.",
+    ]
     if any("estimate" in g.device for g in groups):
-        lines.append("Estimated, not measured: harness/plan.py's cost model of one H200 (calibrated on three measured "
-                     "groups, within a quarter of the dry run's groups of width 2,048 and more); measure with "
-                     "--dry-run on the GPU.")
+        lines.append(
+            "Estimated, not measured: harness/plan.py's cost model of one H200 (calibrated on three measured "
+            "groups, within a quarter of the dry run's groups of width 2,048 and more); measure with "
+            "--dry-run on the GPU."
+        )
     return "\n".join(lines)

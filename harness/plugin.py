@@ -11,6 +11,7 @@ Claim tests decide with the `decide` fixture, which records each verdict's repor
 test (harness.decision); the controlling process (also under pytest-xdist) prints the rows as a
 table and merges them into reports/<tier>/<dataset>/, keyed by base seed and device.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,52 +34,101 @@ ROW, PLAN_GROUP = "claim_row", "plan_group"  # user_properties that carry rows a
 
 def pytest_addoption(parser):
     g = parser.getgroup("claims", "claims suite (Deep Nets Don't Learn via Memorization)")
-    g.addoption("--dataset", default=os.environ.get("CLAIMS_DATASET"),
-                help=f"dataset for every claim, one of {', '.join(data.SPECS)} (env CLAIMS_DATASET); "
-                     "default: each claim's dataset in the paper (MNIST, CIFAR-10 for C4)")
-    g.addoption("--data-root", default=os.environ.get("CLAIMS_DATA_ROOT"),
-                help=f"folder with dataset files (env CLAIMS_DATA_ROOT); also searched: {data.DEFAULT_DATA_ROOT} "
-                     f"and, for Fashion-MNIST, {data.DEBIAN_FASHION_MNIST}")
+    g.addoption(
+        "--dataset",
+        default=os.environ.get("CLAIMS_DATASET"),
+        help=f"dataset for every claim, one of {', '.join(data.SPECS)} (env CLAIMS_DATASET); "
+        "default: each claim's dataset in the paper (MNIST, CIFAR-10 for C4)",
+    )
+    g.addoption(
+        "--data-root",
+        default=os.environ.get("CLAIMS_DATA_ROOT"),
+        help=f"folder with dataset files (env CLAIMS_DATA_ROOT); also searched: {data.DEFAULT_DATA_ROOT} "
+        f"and, for Fashion-MNIST, {data.DEBIAN_FASHION_MNIST}",
+    )
     g.addoption("--device", default="auto", help="torch device to train on: auto (CUDA if present), cpu, cuda, cuda:1")
     g.addoption("--seeds", type=int, default=None, help="seeds per condition (default: the tier's, 8; C1's smoke 5)")
-    g.addoption("--base-seed", type=int, default=0,
-                help=f"use the K-th disjoint set of seeds (K*{SEED_STRIDE} + 0..N-1), to check that verdicts are "
-                     "robust")
+    g.addoption(
+        "--base-seed",
+        type=int,
+        default=0,
+        help=f"use the K-th disjoint set of seeds (K*{SEED_STRIDE} + 0..N-1), to check that verdicts are robust",
+    )
     g.addoption("--report-dir", default=str(ROOT / "reports"), help="where claims.json/.md and figures go")
-    g.addoption("--store", default=os.environ.get("CLAIMS_STORE", str(ROOT / ".claims-store")),
-                help="result store of finished runs (env CLAIMS_STORE)")
-    g.addoption("--no-cache", action="store_true",
-                help="ignore the result store: train everything again (workers still share within the run)")
-    g.addoption("--dry-run", action="store_true",
-                help=f"time a call of {plan.DRY_STEPS} SGD steps, a longer one and one evaluation of each selected "
-                     "group on the device (outside the store), end every test as skipped (no verdict) and print a "
-                     "plan: device-hours for the whole epoch budget, per sweep and in total")
-    g.addoption("--plan", action="store_true",
-                help="train nothing: estimate each selected group's time on one H200 from a cost model "
-                     "(harness/plan.py), end every test as skipped (no verdict) and print the plan of "
-                     "device-hours, labelled an estimate")
-    g.addoption("--memory-budget", type=float, default=None, metavar="GiB",
-                help="device memory a training group may take; a larger group trains in sub-batches of runs (same "
-                     "numbers). Default: 90%% of the GPU's free memory, no limit on the CPU")
-    g.addoption("--executor", default=os.environ.get("CLAIMS_EXECUTOR", "inline"),
-                choices=("inline", *cluster.BACKENDS),
-                help="who trains each group the store lacks: inline (this process, the default), or a job of the "
-                     "scheduler: slurm, local (processes on this machine), auto (Slurm where present); the result "
-                     "store must be on a filesystem the jobs share (env CLAIMS_EXECUTOR)")
-    g.addoption("--executor-config", default=os.environ.get("CLAIMS_EXECUTOR_CONFIG"), metavar="TOML",
-                help="scheduler settings (partition, gpus_per_job, cpus_per_job, mem_gb, timeout_min, poll_s, folder, "
-                     "slurm_extra) from a TOML file (env CLAIMS_EXECUTOR_CONFIG)")
-    g.addoption("--executor-option", action="append", default=[], metavar="KEY=VALUE",
-                help="one scheduler setting, overriding the file's, e.g. partition=gpu or timeout_min=720 (repeatable)")
+    g.addoption(
+        "--store",
+        default=os.environ.get("CLAIMS_STORE", str(ROOT / ".claims-store")),
+        help="result store of finished runs (env CLAIMS_STORE)",
+    )
+    g.addoption(
+        "--no-cache",
+        action="store_true",
+        help="ignore the result store: train everything again (workers still share within the run)",
+    )
+    g.addoption(
+        "--dry-run",
+        action="store_true",
+        help=f"time a call of {plan.DRY_STEPS} SGD steps, a longer one and one evaluation of each selected "
+        "group on the device (outside the store), end every test as skipped (no verdict) and print a "
+        "plan: device-hours for the whole epoch budget, per sweep and in total",
+    )
+    g.addoption(
+        "--plan",
+        action="store_true",
+        help="train nothing: estimate each selected group's time on one H200 from a cost model "
+        "(harness/plan.py), end every test as skipped (no verdict) and print the plan of "
+        "device-hours, labelled an estimate",
+    )
+    g.addoption(
+        "--memory-budget",
+        type=float,
+        default=None,
+        metavar="GiB",
+        help="device memory a training group may take; a larger group trains in sub-batches of runs (same "
+        "numbers). Default: 90%% of the GPU's free memory, no limit on the CPU",
+    )
+    g.addoption(
+        "--executor",
+        default=os.environ.get("CLAIMS_EXECUTOR", "inline"),
+        choices=("inline", *cluster.BACKENDS),
+        help="who trains each group the store lacks: inline (this process, the default), or a job of the "
+        "scheduler: slurm, local (processes on this machine), auto (Slurm where present); the result "
+        "store must be on a filesystem the jobs share (env CLAIMS_EXECUTOR)",
+    )
+    g.addoption(
+        "--executor-config",
+        default=os.environ.get("CLAIMS_EXECUTOR_CONFIG"),
+        metavar="TOML",
+        help="scheduler settings (partition, gpus_per_job, cpus_per_job, mem_gb, timeout_min, poll_s, folder, "
+        "slurm_extra) from a TOML file (env CLAIMS_EXECUTOR_CONFIG)",
+    )
+    g.addoption(
+        "--executor-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one scheduler setting, overriding the file's, e.g. partition=gpu or timeout_min=720 (repeatable)",
+    )
 
 
 def options(config) -> Options:
     o = config.getoption
-    return Options(dataset=o("--dataset"), data_root=o("--data-root"), device=o("--device"), seeds=o("--seeds"),
-                   base_seed=o("--base-seed"), report_dir=Path(o("--report-dir")), store=Path(o("--store")),
-                   no_cache=o("--no-cache"), dry_run=o("--dry-run"), plan=o("--plan"),
-                   memory_budget=o("--memory-budget"), executor=o("--executor"),
-                   executor_config=o("--executor-config"), executor_options=tuple(o("--executor-option")))
+    return Options(
+        dataset=o("--dataset"),
+        data_root=o("--data-root"),
+        device=o("--device"),
+        seeds=o("--seeds"),
+        base_seed=o("--base-seed"),
+        report_dir=Path(o("--report-dir")),
+        store=Path(o("--store")),
+        no_cache=o("--no-cache"),
+        dry_run=o("--dry-run"),
+        plan=o("--plan"),
+        memory_budget=o("--memory-budget"),
+        executor=o("--executor"),
+        executor_config=o("--executor-config"),
+        executor_options=tuple(o("--executor-option")),
+    )
 
 
 def pytest_configure(config):
@@ -86,9 +136,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "smoke: small claim variant, minutes on 2 CPU cores (CI regression check)")
     config.addinivalue_line("markers", "full: claim at the paper's scale; GPU-hours, selected only by -m full")
     config.addinivalue_line("markers", "slow: harness test that takes more than a few seconds")
-    config.addinivalue_line("markers", "expect_outcome({dataset: outcomes}, because=...): the outcomes (contradicted, "
-                                       "absent, inconclusive) a claim was measured to have at smoke scale per dataset; "
-                                       "there it expects one of them (xfail), any other outcome fails")
+    config.addinivalue_line(
+        "markers",
+        "expect_outcome({dataset: outcomes}, because=...): the outcomes (contradicted, "
+        "absent, inconclusive) a claim was measured to have at smoke scale per dataset; "
+        "there it expects one of them (xfail), any other outcome fails",
+    )
     try:
         options(config).check()
     except ValueError as e:
@@ -114,9 +167,11 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     o = options(config)
     expr = config.getoption("markexpr") or "all but full (default)"
-    return [f"claims: -m {expr!r}; dataset {o.dataset or 'paper default per claim'}; device {o.device_label()}; "
-            f"{o.seeds or 'the tier default'} seeds per condition, base seed {o.base_seed}",
-            f"claims: store {'off (--no-cache)' if o.no_cache else o.store}; reports {o.report_dir}"]
+    return [
+        f"claims: -m {expr!r}; dataset {o.dataset or 'paper default per claim'}; device {o.device_label()}; "
+        f"{o.seeds or 'the tier default'} seeds per condition, base seed {o.base_seed}",
+        f"claims: store {'off (--no-cache)' if o.no_cache else o.store}; reports {o.report_dir}",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +188,7 @@ def claims(request, tmp_path_factory) -> Session:
 
     def stop(reason):
         request.session.shouldstop = reason
+
     session = Session(o, store, write=writer(config), stop=stop)
     config.stash[SESSION] = session
     return session
@@ -145,20 +201,44 @@ def decide(request, claims):
     the gates of its design and its negative control as report rows, draws its figures ({file name:
     plot(path)}), then ends the test by harness.decision.conclude, with the outcomes recorded for
     its dataset (marker `expect_outcome`)."""
-    def run(claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), gates=(),
-            figures=None):
+
+    def run(
+        claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), gates=(), figures=None
+    ):
         module = request.node.path.relative_to(ROOT).as_posix()
         marker = request.node.get_closest_marker("expect_outcome")
         expected = marker.args[0].get(dataset) if marker else None
-        rows = decision.decision_rows(claim, verdict, control, parts=parts, gates=gates, test=request.node.name,
-                                      module=module, tier=tier, dataset=dataset, note=note, control_note=control_note,
-                                      compute_s=compute_s, first_seed=claims.first_seed, expected=expected,
-                                      provenance={**claims.provenance, "code": verdict_fingerprint(module),
-                                                  "design": design_fingerprint(module)})
+        rows = decision.decision_rows(
+            claim,
+            verdict,
+            control,
+            parts=parts,
+            gates=gates,
+            test=request.node.name,
+            module=module,
+            tier=tier,
+            dataset=dataset,
+            note=note,
+            control_note=control_note,
+            compute_s=compute_s,
+            first_seed=claims.first_seed,
+            expected=expected,
+            provenance={**claims.provenance, "code": verdict_fingerprint(module), "design": design_fingerprint(module)},
+        )
         request.node.user_properties.extend((ROW, r.to_json()) for r in rows)
         claims.draw(tier, dataset, figures or {})
-        decision.conclude(claim, verdict, control, parts=parts, gates=gates, expected=expected, dataset=dataset,
-                          note=note, control_note=control_note)
+        decision.conclude(
+            claim,
+            verdict,
+            control,
+            parts=parts,
+            gates=gates,
+            expected=expected,
+            dataset=dataset,
+            note=note,
+            control_note=control_note,
+        )
+
     return run
 
 
@@ -224,4 +304,5 @@ def writer(config):
         with capman.global_and_fixture_disabled():
             sys.stderr.write(text)
             sys.stderr.flush()
+
     return write

@@ -10,6 +10,7 @@ other code than the checkout's can be told apart (harness.robustness marks it wi
 an edit to documentation, or to how results are stored, scheduled or shown (OTHER_CODE), leaves
 every row current. tests/test_report.py makes every harness module take one side.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,11 +24,20 @@ from . import CNN_CODE, MLP_CODE, _code_only, code_fingerprint
 ROOT = Path(__file__).resolve().parent.parent
 # The harness modules that decide a verdict: what a run computes (the training code of either kind),
 # which runs a sweep trains and with which seeds, the settings, the statistics and the row's check.
-VERDICT_CODE = tuple(dict.fromkeys((*MLP_CODE, *CNN_CODE, "kinds.py", "session.py", "tiers.py", "stats.py",
-                                    "decision.py", "rows.py")))
+VERDICT_CODE = tuple(
+    dict.fromkeys((*MLP_CODE, *CNN_CODE, "kinds.py", "session.py", "tiers.py", "stats.py", "decision.py", "rows.py"))
+)
 # The others only store, schedule, time, record or present results.
-OTHER_CODE = ("store.py", "cluster.py", "plan.py", "bench.py", "report.py", "robustness.py", "plugin.py",
-              "provenance.py")
+OTHER_CODE = (
+    "store.py",
+    "cluster.py",
+    "plan.py",
+    "bench.py",
+    "report.py",
+    "robustness.py",
+    "plugin.py",
+    "provenance.py",
+)
 
 
 @functools.cache
@@ -77,8 +87,11 @@ def phase(row) -> str:
     """'confirmatory' for a row of a frozen design at a confirmatory base seed, made while its design
     hash equals the frozen one; 'exploratory' for every other row."""
     frozen = frozen_designs().get(row.module)
-    return ("confirmatory" if row.base_seed in CONFIRMATORY_BASE_SEEDS and frozen is not None
-            and row.provenance.get("design") == frozen else "exploratory")
+    return (
+        "confirmatory"
+        if row.base_seed in CONFIRMATORY_BASE_SEEDS and frozen is not None and row.provenance.get("design") == frozen
+        else "exploratory"
+    )
 
 
 def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
@@ -88,11 +101,17 @@ def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> d
 
     dev = torch.device(device)
     name = f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else dev.type
-    return {"base_seed": base_seed, "device": name,
-            "precision": "float32, TF32 matmuls and convolutions" if dev.type == "cuda" else "float32",
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
-            "training_code": {"mlp": code_fingerprint(MLP_CODE), "cnn": code_fingerprint(CNN_CODE)},
-            "git": git_commit(), "store": "off (--no-cache)" if no_cache else "on"}
+    return {
+        "base_seed": base_seed,
+        "device": name,
+        "precision": "float32, TF32 matmuls and convolutions" if dev.type == "cuda" else "float32",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "training_code": {"mlp": code_fingerprint(MLP_CODE), "cnn": code_fingerprint(CNN_CODE)},
+        "git": git_commit(),
+        "store": "off (--no-cache)" if no_cache else "on",
+    }
 
 
 def git_commit() -> str | None:
@@ -100,10 +119,20 @@ def git_commit() -> str | None:
     themselves do not count); None outside git."""
     code = ["harness", "claims", "pyproject.toml"]
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", *code],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", *code],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")

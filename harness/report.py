@@ -9,6 +9,7 @@ session that made it. Rows are kept per run (base seed and device): a test that 
 its own old rows of the same run, so `pytest -k capacity` keeps the other claims' rows and
 `--base-seed 3` or a GPU session never overwrites the rows of base seed 0 on the CPU.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -29,8 +30,10 @@ def read(path: Path) -> list[Row]:
     try:
         return [Row.from_dict(d) for d in json.loads(Path(path).read_text())]
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{path}: {e}. Rows of an older format (three outcomes) cannot be merged: move the "
-                         "file aside and run the claims again") from None
+        raise ValueError(
+            f"{path}: {e}. Rows of an older format (three outcomes) cannot be merged: move the "
+            "file aside and run the claims again"
+        ) from None
 
 
 def _test(row: Row):
@@ -50,8 +53,9 @@ def write(rows: list[Row], report_dir: Path) -> list[Path]:
             old = read(path) if path.exists() else []
             new = [r for r in rows if r.tier == tier and r.dataset == dataset]
             fresh = {_test(r) for r in new}
-            merged = sorted([r for r in old if _test(r) not in fresh] + new,
-                            key=lambda r: (*r.run, r.claim, r.test, r.role))
+            merged = sorted(
+                [r for r in old if _test(r) not in fresh] + new, key=lambda r: (*r.run, r.claim, r.test, r.role)
+            )
             atomic_text(path, json.dumps([r.as_dict() for r in merged], indent=1) + "\n")
             atomic_text(folder / "claims.md", markdown(merged, tier, dataset))
         written += [path, folder / "claims.md"]
@@ -82,15 +86,43 @@ def verdict_word(row: Row) -> str:
 
 def table(rows: list[Row]) -> str:
     """The terminal table: one line per verdict."""
-    head = ("claim", "test", "tier", "dataset", "base", "role", "effect", "interval", "p", "rev. p", "absent p",
-            "n", "power", "outcome")
+    head = (
+        "claim",
+        "test",
+        "tier",
+        "dataset",
+        "base",
+        "role",
+        "effect",
+        "interval",
+        "p",
+        "rev. p",
+        "absent p",
+        "n",
+        "power",
+        "outcome",
+    )
     lines = [head]
     for r in sorted(rows, key=lambda r: (r.tier, *r.run, r.claim, r.test, r.role != "claim")):
         lo, hi = r.interval
-        lines.append((r.claim, r.test.removeprefix("test_"), r.tier, r.dataset, str(r.base_seed),
-                      r.role, f"{_fmt(r.effect)} ({r.effect_name})", f"[{_fmt(lo)}, {_fmt(hi)}]",
-                      _fmt(r.p_value), _fmt(r.p_reverse), _fmt(r.p_absent), str(r.n_seeds), _fmt(r.power, 2),
-                      verdict_word(r)))
+        lines.append(
+            (
+                r.claim,
+                r.test.removeprefix("test_"),
+                r.tier,
+                r.dataset,
+                str(r.base_seed),
+                r.role,
+                f"{_fmt(r.effect)} ({r.effect_name})",
+                f"[{_fmt(lo)}, {_fmt(hi)}]",
+                _fmt(r.p_value),
+                _fmt(r.p_reverse),
+                _fmt(r.p_absent),
+                str(r.n_seeds),
+                _fmt(r.power, 2),
+                verdict_word(r),
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
 
@@ -102,13 +134,15 @@ def describe_run(rows: list[Row]) -> str:
     git = prov.get("git") or "not a git checkout"
     codes = {Path(r.module).stem.removeprefix("test_"): r.provenance.get("code", "?") for r in rows}
     designs = {Path(r.module).stem.removeprefix("test_"): r.provenance.get("design", "?") for r in rows}
-    return (f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
-            f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, "
-            f"torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
-            f"commit {git}, verdict code {', '.join(f'{m} {c}' for m, c in sorted(codes.items()))}, design "
-            f"{', '.join(f'{m} {c}' for m, c in sorted(designs.items()))}, training code "
-            f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}; runs "
-            f"trained with {'; '.join(trained) or '?'}")
+    return (
+        f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
+        f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, "
+        f"torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
+        f"commit {git}, verdict code {', '.join(f'{m} {c}' for m, c in sorted(codes.items()))}, design "
+        f"{', '.join(f'{m} {c}' for m, c in sorted(designs.items()))}, training code "
+        f"{'/'.join(prov.get('training_code', {}).values()) or '?'}, result store {prov.get('store', '?')}; runs "
+        f"trained with {'; '.join(trained) or '?'}"
+    )
 
 
 def _seeds(row: Row) -> str:
@@ -128,41 +162,58 @@ def suite_summary(rows: list[Row]) -> str:
     adjusted = holm([r.p_value for r in claims])
     held = [r for r, p in zip(claims, adjusted) if r.outcome == "holds" and p < alpha]
     counts = {o: sum(r.outcome == o for r in claims) for o in OUTCOMES}
-    return (f"{m} claim tests: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES) + f". With no true claim each "
-            f"test holds with probability at most alpha = {alpha}, so at most {m * alpha:.2f} false 'holds' (and as "
-            f"many false 'contradicted') are expected in the suite; with Holm's adjustment over the {m} claim "
-            f"tests (family-wise error {alpha}), {len(held)} of the {counts['holds']} that hold still do.")
+    return (
+        f"{m} claim tests: " + ", ".join(f"{counts[o]} {o}" for o in OUTCOMES) + f". With no true claim each "
+        f"test holds with probability at most alpha = {alpha}, so at most {m * alpha:.2f} false 'holds' (and as "
+        f"many false 'contradicted') are expected in the suite; with Holm's adjustment over the {m} claim "
+        f"tests (family-wise error {alpha}), {len(held)} of the {counts['holds']} that hold still do."
+    )
 
 
 def markdown(rows: list[Row], tier: str, dataset: str) -> str:
-    out = [f"# Claims report: tier `{tier}`, dataset `{dataset}`", "",
-           "Generated by `pytest claims`; one row per verdict, one section per run (base seed and device). A claim "
-           "**holds** when p < alpha and the effect reaches its minimum; it is **contradicted** when the same test "
-           "in the opposite direction has p < alpha (rev. p) and the effect reaches the mirrored minimum; it is "
-           "**absent** when the test that the effect reaches its minimum rejects (absent p < alpha); otherwise "
-           "**inconclusive**. A failed gate of the design makes a claim inconclusive. Intervals are exact at the "
-           "stated level; power is the probability that the test is significant if the effect were its minimum, "
-           "and 'seeds for 0.8' the fewest seeds at which it reaches 0.8 (harness/stats.py). Base seeds 0-4 are "
-           "exploratory (the designs were chosen on them); 5-9 confirm frozen designs. A negative control must "
-           "not hold.", ""]
+    out = [
+        f"# Claims report: tier `{tier}`, dataset `{dataset}`",
+        "",
+        "Generated by `pytest claims`; one row per verdict, one section per run (base seed and device). A claim "
+        "**holds** when p < alpha and the effect reaches its minimum; it is **contradicted** when the same test "
+        "in the opposite direction has p < alpha (rev. p) and the effect reaches the mirrored minimum; it is "
+        "**absent** when the test that the effect reaches its minimum rejects (absent p < alpha); otherwise "
+        "**inconclusive**. A failed gate of the design makes a claim inconclusive. Intervals are exact at the "
+        "stated level; power is the probability that the test is significant if the effect were its minimum, "
+        "and 'seeds for 0.8' the fewest seeds at which it reaches 0.8 (harness/stats.py). Base seeds 0-4 are "
+        "exploratory (the designs were chosen on them); 5-9 confirm frozen designs. A negative control must "
+        "not hold.",
+        "",
+    ]
     for run in sorted({r.run for r in rows}):
         mine = [r for r in rows if r.run == run]
         phases = sorted({phase(r) for r in mine})
-        out += [f"## Base seed {run[0]}, {run[1]} ({' and '.join(phases)})", "", f"Made by: {describe_run(mine)}.",
-                "", suite_summary(mine), "",
-                "| claim | test | role | statistical test | statistic | effect | interval (level) | min effect | p "
-                "| rev. p | absent p | alpha | seeds | power | seeds for 0.8 | outcome | wall s |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"## Base seed {run[0]}, {run[1]} ({' and '.join(phases)})",
+            "",
+            f"Made by: {describe_run(mine)}.",
+            "",
+            suite_summary(mine),
+            "",
+            "| claim | test | role | statistical test | statistic | effect | interval (level) | min effect | p "
+            "| rev. p | absent p | alpha | seeds | power | seeds for 0.8 | outcome | wall s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in mine:
             lo, hi = r.interval
-            out.append(f"| {r.claim} | `{r.test}` | {r.role} | {r.method} | {_fmt(r.statistic)} | "
-                       f"{_fmt(r.effect)} ({r.effect_name}) | [{_fmt(lo)}, {_fmt(hi)}] ({r.interval_level:.1%}) | "
-                       f"{_fmt(r.min_effect)} | {_fmt(r.p_value)} | {_fmt(r.p_reverse)} | {_fmt(r.p_absent)} | "
-                       f"{_fmt(r.alpha)} | {_seeds(r)} | {_fmt(r.power, 2)} | {r.seeds_needed or '> 128'} | "
-                       f"{verdict_word(r)} | {_fmt(r.wall_s, 4)} |")
-        gates = [f"- **{r.claim}** `{r.test}`: {g['name']} {_fmt(g['value'])}, must be "
-                 f"{'at most' if g['at_most'] else 'at least'} {g['bound']}: {'ok' if g['passed'] else 'FAILED'}"
-                 for r in mine for g in r.gates]
+            out.append(
+                f"| {r.claim} | `{r.test}` | {r.role} | {r.method} | {_fmt(r.statistic)} | "
+                f"{_fmt(r.effect)} ({r.effect_name}) | [{_fmt(lo)}, {_fmt(hi)}] ({r.interval_level:.1%}) | "
+                f"{_fmt(r.min_effect)} | {_fmt(r.p_value)} | {_fmt(r.p_reverse)} | {_fmt(r.p_absent)} | "
+                f"{_fmt(r.alpha)} | {_seeds(r)} | {_fmt(r.power, 2)} | {r.seeds_needed or '> 128'} | "
+                f"{verdict_word(r)} | {_fmt(r.wall_s, 4)} |"
+            )
+        gates = [
+            f"- **{r.claim}** `{r.test}`: {g['name']} {_fmt(g['value'])}, must be "
+            f"{'at most' if g['at_most'] else 'at least'} {g['bound']}: {'ok' if g['passed'] else 'FAILED'}"
+            for r in mine
+            for g in r.gates
+        ]
         if gates:
             out += ["", "### Gates", ""] + gates
         notes = [f"- **{r.claim}** `{r.test}`: {r.note}" for r in mine if r.note]
@@ -222,6 +273,6 @@ def padded(histories: list[np.ndarray], length: int | None = None) -> np.ndarray
     length = length or max(len(h) for h in histories)
     out = np.empty((len(histories), length))
     for i, h in enumerate(histories):
-        out[i, :len(h)] = h
-        out[i, len(h):] = h[-1] if len(h) else np.nan
+        out[i, : len(h)] = h
+        out[i, len(h) :] = h[-1] if len(h) else np.nan
     return out

@@ -12,6 +12,7 @@ other; finished runs come from the result store, so a rerun only decides again. 
 dataset and device) is printed and written to reports/<tier>/<dataset>/robustness.md. A verdict
 that CI checks should come out the same at every base seed: the table says which do not.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,14 +44,27 @@ def parse_seeds(text: str) -> list[int]:
 def run(seeds: list[int], tier: str, report_dir: Path, pytest_args: list[str]) -> None:
     """One pytest session per base seed; a failing claim is a result here, not an error."""
     for k in seeds:
-        cmd = [sys.executable, "-m", "pytest", "claims", "-m", tier, f"--base-seed={k}", f"--report-dir={report_dir}",
-               "-p", "no:cacheprovider", *pytest_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "claims",
+            "-m",
+            tier,
+            f"--base-seed={k}",
+            f"--report-dir={report_dir}",
+            "-p",
+            "no:cacheprovider",
+            *pytest_args,
+        ]
         print(f"[robustness] base seed {k}: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         code = subprocess.run(cmd, cwd=ROOT).returncode
         if code not in (0, 1):  # 1: some test failed, which the table shows; anything else is broken
-            raise SystemExit(f"[robustness] pytest ended with exit code {code} at base seed {k} (usage error, "
-                             "interrupted or internal error): fix that first")
+            raise SystemExit(
+                f"[robustness] pytest ended with exit code {code} at base seed {k} (usage error, "
+                "interrupted or internal error): fix that first"
+            )
         print(f"[robustness] base seed {k}: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
@@ -59,8 +73,15 @@ def table(rows: list[Row], seeds: list[int]) -> str:
     'holds k of K', whether it is stable, and whether its negative control held anywhere. Rows of
     one dataset and device."""
     tests = sorted({(r.claim, r.test) for r in rows if r.role == "claim"})
-    head = ["claim", "test", "effect", *(f"base seed {k}" for k in seeds), "holds", "same at every base seed",
-            "controls held"]
+    head = [
+        "claim",
+        "test",
+        "effect",
+        *(f"base seed {k}" for k in seeds),
+        "holds",
+        "same at every base seed",
+        "controls held",
+    ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for claim, test in tests:
         mine = {r.base_seed: r for r in rows if (r.claim, r.test, r.role) == (claim, test, "claim")}
@@ -68,12 +89,16 @@ def table(rows: list[Row], seeds: list[int]) -> str:
         outcomes = {mine[k].outcome for k in seeds if k in mine}
         ran = sum(k in mine for k in seeds)
         holds = sum(mine[k].outcome == "holds" for k in seeds if k in mine)
-        controls = sum(r.passed for r in rows if r.base_seed in seeds
-                       and (r.claim, r.test, r.role) == (claim, test, "negative control"))
+        controls = sum(
+            r.passed
+            for r in rows
+            if r.base_seed in seeds and (r.claim, r.test, r.role) == (claim, test, "negative control")
+        )
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
         names = " / ".join(dict.fromkeys(r.effect_name for r in mine.values()))
-        out.append(f"| {claim} | `{test}` | {names} | " + " | ".join(cells)
-                   + f" | {holds} of {ran} | {stable} | {controls} |")
+        out.append(
+            f"| {claim} | `{test}` | {names} | " + " | ".join(cells) + f" | {holds} of {ran} | {stable} | {controls} |"
+        )
     return "\n".join(out)
 
 
@@ -100,19 +125,24 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
     written = []
     for path in sorted((report_dir / tier).glob("*/claims.json")):
         rows = read(path)
-        parts = [f"# Robustness over base seeds {', '.join(map(str, seeds))}: tier `{tier}`, dataset "
-                 f"`{path.parent.name}`", "",
-                 "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, contradicted, "
-                 "absent, inconclusive), its effect (named in the effect column) and its p-value at that base seed "
-                 "(seeds K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an outcome "
-                 "other than the one recorded for the dataset), `†` one that other code than this checkout's made "
-                 "(its claim module or a harness module that computes runs, settings or statistics differ beyond "
-                 "docstrings and comments: run that base seed again) and `‡` a row at a confirmatory base seed that "
-                 "does not confirm a frozen design (claims/frozen_designs.json). 'controls held' counts base seeds "
-                 "where the negative control held (it must be 0). Base seeds 0-4 are exploratory: the designs were "
-                 "chosen on them; 5-9 are run once per frozen design.", ""]
-        groups = [("Exploratory", [k for k in seeds if k not in CONFIRMATORY_BASE_SEEDS]),
-                  ("Confirmatory", [k for k in seeds if k in CONFIRMATORY_BASE_SEEDS])]
+        parts = [
+            f"# Robustness over base seeds {', '.join(map(str, seeds))}: tier `{tier}`, dataset `{path.parent.name}`",
+            "",
+            "Made by `python -m harness.robustness`. Each cell: the claim's outcome (holds, contradicted, "
+            "absent, inconclusive), its effect (named in the effect column) and its p-value at that base seed "
+            "(seeds K*10000 + 0..N-1); `*` marks a test pytest did not accept there (a failure, or an outcome "
+            "other than the one recorded for the dataset), `†` one that other code than this checkout's made "
+            "(its claim module or a harness module that computes runs, settings or statistics differ beyond "
+            "docstrings and comments: run that base seed again) and `‡` a row at a confirmatory base seed that "
+            "does not confirm a frozen design (claims/frozen_designs.json). 'controls held' counts base seeds "
+            "where the negative control held (it must be 0). Base seeds 0-4 are exploratory: the designs were "
+            "chosen on them; 5-9 are run once per frozen design.",
+            "",
+        ]
+        groups = [
+            ("Exploratory", [k for k in seeds if k not in CONFIRMATORY_BASE_SEEDS]),
+            ("Confirmatory", [k for k in seeds if k in CONFIRMATORY_BASE_SEEDS]),
+        ]
         for device in sorted({r.device for r in rows}):
             mine = [r for r in rows if r.device == device]
             for name, ks in groups:
@@ -129,18 +159,24 @@ def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    pytest_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
-    p = argparse.ArgumentParser(prog="python -m harness.robustness", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    pytest_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(
+        prog="python -m harness.robustness",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--base-seeds", type=parse_seeds, default=parse_seeds("0-4"), help="e.g. 0-4 (default) or 0,2,5")
     p.add_argument("--tier", choices=("smoke", "full"), default="smoke")
     p.add_argument("--dataset", help="passed to pytest as --dataset (default: each claim's paper dataset)")
     p.add_argument("--report-dir", type=Path, default=ROOT / "reports")
     p.add_argument("--no-run", action="store_true", help="only tabulate the rows already in the report folder")
-    p.add_argument("--freeze", action="store_true",
-                   help="record every claim module's current design hash in claims/frozen_designs.json (do it before "
-                        "running the confirmatory base seeds 5-9, once per design), then exit")
+    p.add_argument(
+        "--freeze",
+        action="store_true",
+        help="record every claim module's current design hash in claims/frozen_designs.json (do it before "
+        "running the confirmatory base seeds 5-9, once per design), then exit",
+    )
     args = p.parse_args(argv)
     if args.freeze:
         for module, design in freeze().items():

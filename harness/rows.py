@@ -11,6 +11,7 @@ inconclusive), a claim's outcome from its own, its parts' and its gates' (a gate
 the design such as "95% of the runs converged", that fails makes the claim inconclusive), so a row
 that misreports its verdict cannot be written or read back.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,9 @@ class Row:
         object.__setattr__(self, "gates", tuple(self.gates))
         problems = self.problems()
         if problems:
-            raise ValueError(f"report row {self.claim} {self.test} ({self.role}) is inconsistent: "
-                             f"{'; '.join(problems)}")
+            raise ValueError(
+                f"report row {self.claim} {self.test} ({self.role}) is inconsistent: {'; '.join(problems)}"
+            )
 
     def problems(self) -> list[str]:
         """What contradicts the row's own numbers (empty for a consistent row)."""
@@ -74,8 +76,9 @@ class Row:
         if self.verdict not in OUTCOMES:
             out.append(f"verdict {self.verdict!r} is not one of {OUTCOMES}")
         if not self.problems_of_numbers():
-            rule = outcome(self.p_value, self.effect, self.min_effect, self.p_reverse, self.reverse_min,
-                           self.p_absent, self.alpha)
+            rule = outcome(
+                self.p_value, self.effect, self.min_effect, self.p_reverse, self.reverse_min, self.p_absent, self.alpha
+            )
             if self.verdict != rule:
                 out.append(f"verdict {self.verdict!r}, but its p-values, effect and minima give {rule!r}")
         if self.passed != (self.verdict == "holds"):
@@ -90,33 +93,80 @@ class Row:
                 out.append(f"claim outcome {self.claim_outcome!r} although a gate of its design failed")
         for g in self.gates:
             if g["passed"] != (g["value"] <= g["bound"] if g["at_most"] else g["value"] >= g["bound"]):
-                out.append(f"gate {g['name']!r}: passed {g['passed']} does not follow from {g['value']} against "
-                           f"{g['bound']}")
+                out.append(
+                    f"gate {g['name']!r}: passed {g['passed']} does not follow from {g['value']} against {g['bound']}"
+                )
         lo, hi = self.interval
         if not (math.isnan(lo) or math.isnan(hi)) and lo > hi:
             out.append(f"interval [{lo}, {hi}] is reversed")
         if self.pytest not in PYTEST_OUTCOMES:
             out.append(f"pytest outcome {self.pytest!r} is not one of {PYTEST_OUTCOMES[1:]}")
-        if self.expected is not None and (not set(self.expected["outcomes"]) <= set(OUTCOMES)
-                                          or self.expected["outcomes"] == ["holds"]):
+        if self.expected is not None and (
+            not set(self.expected["outcomes"]) <= set(OUTCOMES) or self.expected["outcomes"] == ["holds"]
+        ):
             out.append(f"expected outcomes {self.expected['outcomes']} must include a failure of {OUTCOMES[1:]}")
         return out + self.problems_of_numbers()
 
     def problems_of_numbers(self) -> list[str]:
-        return [f"{name} {getattr(self, name)} is not a probability" for name in ("p_value", "p_reverse", "p_absent")
-                if not 0.0 <= getattr(self, name) <= 1.0]
+        return [
+            f"{name} {getattr(self, name)} is not a probability"
+            for name in ("p_value", "p_reverse", "p_absent")
+            if not 0.0 <= getattr(self, name) <= 1.0
+        ]
 
     @classmethod
-    def of(cls, verdict: Verdict, *, claim: str, test: str, module: str, role: str, tier: str, dataset: str,
-           note: str = "", compute_s: float = 0.0, claim_outcome: str | None = None, first_seed: int = 0,
-           provenance: dict, gates: tuple[dict, ...] = (), expected: dict | None = None) -> "Row":
+    def of(
+        cls,
+        verdict: Verdict,
+        *,
+        claim: str,
+        test: str,
+        module: str,
+        role: str,
+        tier: str,
+        dataset: str,
+        note: str = "",
+        compute_s: float = 0.0,
+        claim_outcome: str | None = None,
+        first_seed: int = 0,
+        provenance: dict,
+        gates: tuple[dict, ...] = (),
+        expected: dict | None = None,
+    ) -> "Row":
         """The row of `verdict`, its seeds first_seed .. first_seed + n - 1."""
-        return cls(claim, test, module, role, tier, dataset, verdict.test, verdict.statistic, verdict.p_value,
-                   verdict.p_reverse, verdict.alpha, verdict.effect, verdict.effect_name, verdict.interval,
-                   verdict.min_effect, verdict.n, verdict.passed, verdict.outcome, claim_outcome, note,
-                   round(compute_s, 2), (first_seed, first_seed + verdict.n - 1), provenance, verdict.details,
-                   interval_level=verdict.interval_level, reverse_min=verdict.reverse_min, p_absent=verdict.p_absent,
-                   power=verdict.power, seeds_needed=verdict.seeds_needed, gates=tuple(gates), expected=expected)
+        return cls(
+            claim,
+            test,
+            module,
+            role,
+            tier,
+            dataset,
+            verdict.test,
+            verdict.statistic,
+            verdict.p_value,
+            verdict.p_reverse,
+            verdict.alpha,
+            verdict.effect,
+            verdict.effect_name,
+            verdict.interval,
+            verdict.min_effect,
+            verdict.n,
+            verdict.passed,
+            verdict.outcome,
+            claim_outcome,
+            note,
+            round(compute_s, 2),
+            (first_seed, first_seed + verdict.n - 1),
+            provenance,
+            verdict.details,
+            interval_level=verdict.interval_level,
+            reverse_min=verdict.reverse_min,
+            p_absent=verdict.p_absent,
+            power=verdict.power,
+            seeds_needed=verdict.seeds_needed,
+            gates=tuple(gates),
+            expected=expected,
+        )
 
     @classmethod
     def from_dict(cls, d: dict) -> "Row":

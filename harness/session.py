@@ -10,6 +10,7 @@ Seeds: `--base-seed K` selects seeds K * SEED_STRIDE + 0..N-1, disjoint sets per
 verdict can be checked on other seed sets. Devices: `--device auto` takes CUDA where present, and
 under pytest-xdist worker gwK trains on GPU K modulo the GPUs torch sees.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,6 +36,7 @@ Write = Callable[..., None]  # write(line, force=False): a progress line on the 
 @dataclass(frozen=True)
 class Options:
     """The claims suite's options (harness.plugin registers them; README, Options)."""
+
     dataset: str | None = None  # every claim's dataset; None: each claim's dataset in the paper
     data_root: str | None = None
     device: str = "auto"
@@ -55,8 +57,9 @@ class Options:
         if self.dataset is not None and self.dataset not in data.SPECS:
             raise ValueError(f"--dataset {self.dataset!r} is unknown; choose one of {', '.join(data.SPECS)}")
         if not 2 <= (self.seeds or 2) < SEED_STRIDE:
-            raise ValueError(f"--seeds must be in 2..{SEED_STRIDE - 1} (paired tests need several seeds; "
-                             "the paper used 5)")
+            raise ValueError(
+                f"--seeds must be in 2..{SEED_STRIDE - 1} (paired tests need several seeds; the paper used 5)"
+            )
         if not 0 <= self.base_seed < 100_000:
             raise ValueError("--base-seed must be in 0..99999")
         if self.executor in ("inline", "local"):
@@ -74,8 +77,9 @@ class Options:
         try:
             import submitit  # noqa: F401
         except ImportError:
-            raise ValueError(f"--executor {self.executor} needs submitit: "
-                             f"{sys.executable} -m pip install submitit") from None
+            raise ValueError(
+                f"--executor {self.executor} needs submitit: {sys.executable} -m pip install submitit"
+            ) from None
         return cluster.settings(self.executor, self.executor_config, list(self.executor_options))
 
     def train_device(self) -> str:
@@ -124,6 +128,7 @@ def worker_device(device: str, worker: str | None, count: int) -> str:
 @dataclass
 class Trained:
     """A sweep's results: `results` has the shape of its design, a RunResult for each run config."""
+
     dataset: str  # the dataset's name
     ds: data.Dataset
     results: dict
@@ -151,8 +156,13 @@ def results(design, done: dict):
 class Session:
     """What a claim test needs: its dataset, seeds and tier, the result store, progress output."""
 
-    def __init__(self, options: Options, store_root: Path, write: Write | None = None,
-                 stop: Callable[[str], None] = lambda reason: None):
+    def __init__(
+        self,
+        options: Options,
+        store_root: Path,
+        write: Write | None = None,
+        stop: Callable[[str], None] = lambda reason: None,
+    ):
         """`write`: where progress lines go (None: nowhere); `stop(reason)`: end the pytest session
         after the current test (a dataset chosen for every claim is missing)."""
         self.options, self.write, self.stop = options, write, stop
@@ -200,6 +210,7 @@ class Session:
         `design(dataset name)` gives the sweep's run configs as a dict whose values are configs or
         dicts or lists of them, nested; a config that appears more than once trains once. The
         dataset is --dataset, else the claim's `paper_dataset`."""
+
         def compute():
             name = self.dataset_name(paper_dataset)
             ds = self.dataset(name)
@@ -208,6 +219,7 @@ class Session:
             noun = kind_of(unique[0]).noun
             done = dict(zip(unique, self.train(unique, ds, f"{label}, {tier}, {name}, {len(unique)} {noun}")))
             return Trained(name, ds, results(runs, done), sum(r.wall_s for r in done.values()))
+
         return self.memo((label, tier), compute)
 
     def memo(self, key, compute):
@@ -220,13 +232,19 @@ class Session:
         """The results of `runs`: from the store, trained here or by the scheduler's jobs. Under --plan
         or --dry-run, the sweep's groups priced instead, and the test skipped (no verdict)."""
         if self.options.plan or self.options.dry_run:
-            timed = ((lambda group: plan.estimated(group, ds)) if self.options.plan
-                     else (lambda group: plan.measured(group, ds, self.device, self.store)))
+            timed = (
+                (lambda group: plan.estimated(group, ds))
+                if self.options.plan
+                else (lambda group: plan.measured(group, ds, self.device, self.store))
+            )
             sweep = label.split(",")[0]
             self.memo(("planned", label), lambda: self.planned.extend(plan.plan_groups(runs, sweep, timed)))
-            pytest.skip(f"plan: no verdict ({label}: estimated from the cost model, nothing trained)"
-                        if self.options.plan else f"dry run: no verdict ({label}: each group timed from a call of "
-                                                  f"{plan.DRY_STEPS} steps and a longer one)")
+            pytest.skip(
+                f"plan: no verdict ({label}: estimated from the cost model, nothing trained)"
+                if self.options.plan
+                else f"dry run: no verdict ({label}: each group timed from a call of "
+                f"{plan.DRY_STEPS} steps and a longer one)"
+            )
         if self.cluster is not None:
             self._submit(runs, ds, label)
         try:
@@ -235,8 +253,7 @@ class Session:
             pytest.fail(f"{label}: {e}", pytrace=False)
         # A stored run may come from another device, thread count or torch (numbers differ in the last
         # bits, then grow): say so in the report.
-        self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}"
-                              for r in done}
+        self.trained_with |= {f"{r.info['device']}, {r.info['threads']} threads, torch {r.info['torch']}" for r in done}
         return done
 
     def _submit(self, runs, ds, label: str) -> None:
@@ -246,14 +263,22 @@ class Session:
 
         local = self.cluster.scheduler.backend == "local"
         load = functools.partial(data.load, ds.name, self.options.data_root)
-        job = cluster.TrainGroup(str(self.store.root), load, ds.fingerprint, device=self.options.device,
-                                 threads=torch.get_num_threads() if local else 0)
+        job = cluster.TrainGroup(
+            str(self.store.root),
+            load,
+            ds.fingerprint,
+            device=self.options.device,
+            threads=torch.get_num_threads() if local else 0,
+        )
         write = self.write
 
         def say(queued, running, done, elapsed):
             total = queued + running + done
-            write(f"[{label}] jobs: {queued} queued, {running} running, {done}/{total} done, {elapsed:.0f}s",
-                  force=done == total)
+            write(
+                f"[{label}] jobs: {queued} queued, {running} running, {done}/{total} done, {elapsed:.0f}s",
+                force=done == total,
+            )
+
         try:
             self.cluster.train(runs, ds, job, say=say if write else None)
         except cluster.JobFailed as e:
@@ -266,8 +291,12 @@ class Session:
             return None
 
         def show(epoch, max_epochs, fitted, models, elapsed):
-            write(f"[{label}] epoch {epoch}/{max_epochs}, {fitted}/{models} models at 100% train accuracy, "
-                  f"{elapsed:.0f}s", force=epoch == max_epochs or fitted == models)
+            write(
+                f"[{label}] epoch {epoch}/{max_epochs}, {fitted}/{models} models at 100% train accuracy, "
+                f"{elapsed:.0f}s",
+                force=epoch == max_epochs or fitted == models,
+            )
+
         return show
 
     def figure(self, tier: str, dataset: str, name: str) -> Path:
@@ -292,8 +321,11 @@ class Session:
     def _session(self) -> dict:
         o = self.options
         if o.remote:  # the jobs' devices are in runs_trained_with
-            return {**session_provenance("cpu", o.base_seed, o.no_cache), "device": o.device_label(),
-                    "precision": "the jobs' (see runs_trained_with)"}
+            return {
+                **session_provenance("cpu", o.base_seed, o.no_cache),
+                "device": o.device_label(),
+                "precision": "the jobs' (see runs_trained_with)",
+            }
         return session_provenance(self.device, o.base_seed, o.no_cache)
 
     @property

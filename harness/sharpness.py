@@ -17,6 +17,7 @@ Both return the eigenvalue of largest magnitude (the paper's "norm of the larges
 its relative residual ||Hv - lambda v|| / |lambda| and the iterations used. Checked against exact
 Hessians (torch.autograd.functional.hessian + eigvalsh, float64) in tests/test_sharpness.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,8 +61,10 @@ def _normalized(vs):
 
 def _random_direction(params, generators: list[torch.Generator]):
     """A unit start vector per model, model m drawn from generators[m] alone (batch-independent)."""
-    vs = [torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in generators]).to(p.device)
-          for p in params]
+    vs = [
+        torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in generators]).to(p.device)
+        for p in params
+    ]
     return _normalized(vs)
 
 
@@ -86,8 +89,15 @@ def hvp(losses: Losses, params, vs) -> list[torch.Tensor]:
     return total
 
 
-def top_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Generator], tol: float = 1e-4,
-                   residual_tol: float = 1e-2, max_iters: int = 500) -> Eigen:
+def top_eigenvalue(
+    losses_of: LossesOf,
+    params,
+    *,
+    generators: list[torch.Generator],
+    tol: float = 1e-4,
+    residual_tol: float = 1e-2,
+    max_iters: int = 500,
+) -> Eigen:
     """Power iteration on exact HVPs. A model stops once its Rayleigh quotient changes by less than
     `tol` (relative) and its residual is below `residual_tol`, and leaves the batch with that
     iteration's estimate; a model that never stops ends at `max_iters`, unconverged."""
@@ -98,8 +108,11 @@ def top_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Genera
         hv = hvp(batch.losses, batch.params, v)
         lam = _dot(v, hv)  # (A,) Rayleigh quotient, |v| = 1
         res = _norm([h - lv for h, lv in zip(hv, _scale(v, lam))]) / lam.abs()
-        ok = (torch.zeros_like(lam, dtype=torch.bool) if last is None
-              else ((lam - last).abs() <= tol * lam.abs()) & (res <= residual_tol))
+        ok = (
+            torch.zeros_like(lam, dtype=torch.bool)
+            if last is None
+            else ((lam - last).abs() <= tol * lam.abs()) & (res <= residual_tol)
+        )
         keep = out.stop(it, ok, lam, res)
         if not keep.any():
             break
@@ -108,8 +121,16 @@ def top_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Genera
     return out.eigen()
 
 
-def lecun_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Generator], a: float = 0.01,
-                     gamma: float = 0.02, tol: float = 1e-3, max_iters: int = 2000) -> Eigen:
+def lecun_eigenvalue(
+    losses_of: LossesOf,
+    params,
+    *,
+    generators: list[torch.Generator],
+    a: float = 0.01,
+    gamma: float = 0.02,
+    tol: float = 1e-3,
+    max_iters: int = 2000,
+) -> Eigen:
     """The paper's estimator (LeCun, Simard & Pearlmutter 1993), finite differences of gradients:
 
         psi <- (1 - gamma) psi + (gamma / a) [grad E(w + a psi/|psi|) - grad E(w)]
@@ -132,8 +153,7 @@ def lecun_eigenvalue(losses_of: LossesOf, params, *, generators: list[torch.Gene
         psi = [(1 - gamma) * s + (gamma / a) * (x - y) for s, x, y in zip(psi, g1, g0)]
         norm = _norm(psi)
         history = history[-window:] + [norm]
-        ok = ((norm - history[0]).abs() <= tol * norm if it > window
-              else torch.zeros_like(norm, dtype=torch.bool))
+        ok = (norm - history[0]).abs() <= tol * norm if it > window else torch.zeros_like(norm, dtype=torch.bool)
         rows = out.active
         keep = out.stop(it, ok, norm)
         for f, s in zip(stopped, psi):
@@ -190,8 +210,9 @@ class _Batch:
             self.params, self.losses = [p[rows] for p in self.all], self.losses_of(rows)
 
 
-def mlp_losses(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor | None = None,
-               chunk: int = 4096) -> Losses:
+def mlp_losses(
+    model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, rows: torch.Tensor | None = None, chunk: int = 4096
+) -> Losses:
     """The mean cross-entropy over each model's whole training set, (M, n, d) and (M, n), in chunks,
     for the models `rows` (default: all).
 
@@ -206,7 +227,9 @@ def mlp_losses(model: torch.nn.Module, X: torch.Tensor, Y: torch.Tensor, rows: t
             out = functional_call(model, dict(zip(names, params)), (X[:, s],))  # (A, c, K)
             per_example = F.cross_entropy(out.flatten(0, 1), Y[:, s].flatten(), reduction="none")
             return per_example.view(X.shape[0], -1).sum(1) / n  # (A,) this chunk's share of the mean
+
         return loss
+
     return [chunk_loss(slice(s, s + chunk)) for s in range(0, n, chunk)]
 
 
@@ -215,12 +238,21 @@ def measure(model: torch.nn.Module, params, X, Y, generators, lecun: bool) -> li
     `measures` of a training run."""
     losses_of = partial(mlp_losses, model, X, Y)
     exact = top_eigenvalue(losses_of, params, generators=generators)
-    out = [{"sharpness": float(exact.value[m]), "sharpness_residual": float(exact.residual[m]),
-            "sharpness_iterations": int(exact.iterations[m]), "sharpness_converged": bool(exact.converged[m])}
-           for m in range(len(generators))]
+    out = [
+        {
+            "sharpness": float(exact.value[m]),
+            "sharpness_residual": float(exact.residual[m]),
+            "sharpness_iterations": int(exact.iterations[m]),
+            "sharpness_converged": bool(exact.converged[m]),
+        }
+        for m in range(len(generators))
+    ]
     if lecun:  # gamma 0.1: 5x fewer gradient passes than 0.02, same estimates on our models
         est = lecun_eigenvalue(losses_of, params, generators=generators, gamma=0.1)
         for m, d in enumerate(out):
-            d.update(sharpness_lecun=float(est.value[m]), sharpness_lecun_residual=float(est.residual[m]),
-                     sharpness_lecun_iterations=int(est.iterations[m]))
+            d.update(
+                sharpness_lecun=float(est.value[m]),
+                sharpness_lecun_residual=float(est.residual[m]),
+                sharpness_lecun_iterations=int(est.iterations[m]),
+            )
     return out

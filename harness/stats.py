@@ -30,6 +30,7 @@ Few seeds bound the p-values: an exact one-sided sign test over 5 blocks cannot 
 Within one claim a conjunction is an intersection-union test (p = max of the parts, no correction
 needed), contradicted or absent when any part is (Bonferroni over the parts).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,8 +70,9 @@ class Verdict:
     details: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        expected = outcome(self.p_value, self.effect, self.min_effect, self.p_reverse, self.reverse_min,
-                           self.p_absent, self.alpha)
+        expected = outcome(
+            self.p_value, self.effect, self.min_effect, self.p_reverse, self.reverse_min, self.p_absent, self.alpha
+        )
         if self.outcome != expected:
             raise ValueError(f"inconsistent verdict: outcome {self.outcome!r}, its numbers give {expected!r}")
 
@@ -82,8 +84,9 @@ class Verdict:
         return dataclasses.asdict(self)
 
 
-def outcome(p: float, effect: float, min_effect: float, p_reverse: float, reverse_min: float, p_absent: float,
-            alpha: float) -> str:
+def outcome(
+    p: float, effect: float, min_effect: float, p_reverse: float, reverse_min: float, p_absent: float, alpha: float
+) -> str:
     """The four-way rule of the module docstring."""
     if p < alpha and effect >= min_effect:
         return "holds"
@@ -102,15 +105,45 @@ def checked_p(p) -> float:
     return min(max(p, 0.0), 1.0)
 
 
-def _verdict(test, statistic, *, p, alpha, effect, effect_name, interval, interval_level, min_effect, reverse_min,
-             n, p_reverse, p_absent, power_curve, details) -> Verdict:
+def _verdict(
+    test,
+    statistic,
+    *,
+    p,
+    alpha,
+    effect,
+    effect_name,
+    interval,
+    interval_level,
+    min_effect,
+    reverse_min,
+    n,
+    p_reverse,
+    p_absent,
+    power_curve,
+    details,
+) -> Verdict:
     p, p_reverse, p_absent = checked_p(p), checked_p(p_reverse), checked_p(p_absent)
     power, needed = power_at(power_curve, n)
-    return Verdict(test, float(statistic), p, alpha, float(effect), effect_name,
-                   (float(interval[0]), float(interval[1])), float(interval_level), min_effect, reverse_min, int(n),
-                   p_reverse, p_absent, power, needed,
-                   outcome(p, effect, min_effect, p_reverse, reverse_min, p_absent, alpha),
-                   {**details, "power_curve": {str(k): round(v, 4) for k, v in power_curve.items()}})
+    return Verdict(
+        test,
+        float(statistic),
+        p,
+        alpha,
+        float(effect),
+        effect_name,
+        (float(interval[0]), float(interval[1])),
+        float(interval_level),
+        min_effect,
+        reverse_min,
+        int(n),
+        p_reverse,
+        p_absent,
+        power,
+        needed,
+        outcome(p, effect, min_effect, p_reverse, reverse_min, p_absent, alpha),
+        {**details, "power_curve": {str(k): round(v, 4) for k, v in power_curve.items()}},
+    )
 
 
 def power_at(curve: dict[int, float], n: int) -> tuple[float, int | None]:
@@ -175,14 +208,32 @@ def censored_sign_test(slow, fast, slow_censored, fast_censored, *, alpha: float
     lo, hi, level = median_interval(ratios)
     sd = float(np.std(np.log(ratios), ddof=1)) if n > 1 else 0.0
     q = 1.0 if sd == 0 else float(stats.norm.cdf(math.log(min_ratio) / sd))
-    return _verdict("exact one-sided sign test, censoring-aware", k, p=_sign_p(k, n), alpha=alpha,
-                    effect=float(np.median(ratios)), effect_name="median ratio slow/fast", interval=(lo, hi),
-                    interval_level=level, min_effect=min_ratio, reverse_min=1 / min_ratio, n=n,
-                    p_reverse=_sign_p(k_against, n), p_absent=_sign_p(k_below, n),
-                    power_curve=binomial_power(q, alpha),
-                    details={"supporting_seeds": k, "opposing_seeds": k_against, "seeds_below_minimum": k_below,
-                             "slow": slow.tolist(), "fast": fast.tolist(), "slow_censored": sc.tolist(),
-                             "fast_censored": fc.tolist(), "log_ratio_sd": sd})
+    return _verdict(
+        "exact one-sided sign test, censoring-aware",
+        k,
+        p=_sign_p(k, n),
+        alpha=alpha,
+        effect=float(np.median(ratios)),
+        effect_name="median ratio slow/fast",
+        interval=(lo, hi),
+        interval_level=level,
+        min_effect=min_ratio,
+        reverse_min=1 / min_ratio,
+        n=n,
+        p_reverse=_sign_p(k_against, n),
+        p_absent=_sign_p(k_below, n),
+        power_curve=binomial_power(q, alpha),
+        details={
+            "supporting_seeds": k,
+            "opposing_seeds": k_against,
+            "seeds_below_minimum": k_below,
+            "slow": slow.tolist(),
+            "fast": fast.tolist(),
+            "slow_censored": sc.tolist(),
+            "fast_censored": fc.tolist(),
+            "log_ratio_sd": sd,
+        },
+    )
 
 
 def share_test(successes, *, alpha: float, min_share: float, null_share: float = 0.5) -> Verdict:
@@ -198,12 +249,23 @@ def share_test(successes, *, alpha: float, min_share: float, null_share: float =
         raise ValueError("share_test needs at least one seed")
     res = stats.binomtest(k, n, null_share, alternative="greater")
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")  # two-sided
-    return _verdict(f"exact one-sided binomial test (H0: share <= {null_share})", k, p=res.pvalue, alpha=alpha,
-                    effect=k / n, effect_name="share of seeds", interval=(ci.low, ci.high), interval_level=0.95,
-                    min_effect=min_share, reverse_min=1 - min_share, n=n,
-                    p_reverse=stats.binomtest(k, n, null_share, alternative="less").pvalue,
-                    p_absent=stats.binomtest(k, n, min_share, alternative="less").pvalue,
-                    power_curve=binomial_power(min_share, alpha, null_share), details={"successes": successes.tolist()})
+    return _verdict(
+        f"exact one-sided binomial test (H0: share <= {null_share})",
+        k,
+        p=res.pvalue,
+        alpha=alpha,
+        effect=k / n,
+        effect_name="share of seeds",
+        interval=(ci.low, ci.high),
+        interval_level=0.95,
+        min_effect=min_share,
+        reverse_min=1 - min_share,
+        n=n,
+        p_reverse=stats.binomtest(k, n, null_share, alternative="less").pvalue,
+        p_absent=stats.binomtest(k, n, min_share, alternative="less").pvalue,
+        power_curve=binomial_power(min_share, alpha, null_share),
+        details={"successes": successes.tolist()},
+    )
 
 
 def _ranks(data: np.ndarray) -> np.ndarray:
@@ -236,7 +298,8 @@ def _trend_slope(min_rho: float, k: int, rng: np.random.Generator) -> float:
 
     def mean_rho(b):
         r = _ranks(b * order + noise) - (k + 1) / 2
-        return float((r @ (order - (k - 1) / 2)).mean() / ((k ** 3 - k) / 12))
+        return float((r @ (order - (k - 1) / 2)).mean() / ((k**3 - k) / 12))
+
     lo, hi = 0.0, 50.0
     if min_rho <= 0:
         return 0.0
@@ -261,7 +324,8 @@ def page_power(min_rho: float, k: int, alpha: float, seeds: tuple[int, ...]) -> 
     out = {}
     for n in seeds:  # each seed count draws from its own generator: its power does not depend on the others
         rows = b * np.arange(k) + numpy_generator("page power", min_rho, k, alpha, n).standard_normal(
-            (POWER_SIMULATIONS, n, k))
+            (POWER_SIMULATIONS, n, k)
+        )
         L = (_ranks(rows) @ weights).sum(-1)
         out[n] = float((L >= _page_critical(n, k, alpha)).mean())
     return out
@@ -288,12 +352,23 @@ def page_trend(data, *, alpha: float, min_effect: float) -> Verdict:
     lo, hi, level = median_interval(rhos)
     below = int((rhos < min_effect).sum())
     curve = page_power(min_effect, k, alpha, tuple(sorted({*_PAGE_SEEDS, n})))
-    return _verdict("Page's L trend test, seeds as blocks", res.statistic, p=res.pvalue, alpha=alpha,
-                    effect=float(np.median(rhos)), effect_name="median Spearman rho", interval=(lo, hi),
-                    interval_level=level, min_effect=min_effect, reverse_min=-min_effect, n=n,
-                    p_reverse=stats.page_trend_test(data[:, ::-1], method="auto").pvalue,
-                    p_absent=_sign_p(below, n), power_curve=curve,
-                    details={"rho_per_seed": rhos.tolist(), "seeds_below_minimum": below})
+    return _verdict(
+        "Page's L trend test, seeds as blocks",
+        res.statistic,
+        p=res.pvalue,
+        alpha=alpha,
+        effect=float(np.median(rhos)),
+        effect_name="median Spearman rho",
+        interval=(lo, hi),
+        interval_level=level,
+        min_effect=min_effect,
+        reverse_min=-min_effect,
+        n=n,
+        p_reverse=stats.page_trend_test(data[:, ::-1], method="auto").pvalue,
+        p_absent=_sign_p(below, n),
+        power_curve=curve,
+        details={"rho_per_seed": rhos.tolist(), "seeds_below_minimum": below},
+    )
 
 
 _PAGE_SEEDS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
@@ -329,16 +404,30 @@ def all_of(verdicts: list[Verdict], test: str) -> Verdict:
     p_reverse = min(1.0, m * min(v.p_reverse for v in (reversed_parts or verdicts)))
     p_absent = min(1.0, m * min(v.p_absent for v in verdicts))
     # The part shown: the one that contradicts the conjunction, else the one furthest below its minimum.
-    shown = (min(reversed_parts, key=lambda v: v.p_reverse) if reversed_parts and p_reverse < verdicts[0].alpha
-             else min(verdicts, key=lambda v: v.effect - v.min_effect))
+    shown = (
+        min(reversed_parts, key=lambda v: v.p_reverse)
+        if reversed_parts and p_reverse < verdicts[0].alpha
+        else min(verdicts, key=lambda v: v.effect - v.min_effect)
+    )
     curves = [{int(n): p for n, p in v.details["power_curve"].items()} for v in verdicts]
     common = sorted(set.intersection(*(set(c) for c in curves)))
-    return _verdict(f"intersection-union of {m}: {test}", max(verdicts, key=lambda v: v.p_value).statistic,
-                    p=max(v.p_value for v in verdicts), alpha=shown.alpha, effect=shown.effect,
-                    effect_name=shown.effect_name, interval=shown.interval, interval_level=shown.interval_level,
-                    min_effect=shown.min_effect, reverse_min=shown.reverse_min, n=shown.n, p_reverse=p_reverse,
-                    p_absent=p_absent, power_curve={n: float(np.prod([c[n] for c in curves])) for n in common},
-                    details={"parts": [v.as_dict() for v in verdicts]})
+    return _verdict(
+        f"intersection-union of {m}: {test}",
+        max(verdicts, key=lambda v: v.p_value).statistic,
+        p=max(v.p_value for v in verdicts),
+        alpha=shown.alpha,
+        effect=shown.effect,
+        effect_name=shown.effect_name,
+        interval=shown.interval,
+        interval_level=shown.interval_level,
+        min_effect=shown.min_effect,
+        reverse_min=shown.reverse_min,
+        n=shown.n,
+        p_reverse=p_reverse,
+        p_absent=p_absent,
+        power_curve={n: float(np.prod([c[n] for c in curves])) for n in common},
+        details={"parts": [v.as_dict() for v in verdicts]},
+    )
 
 
 def geomean(x, axis=-1):

@@ -13,6 +13,7 @@ pytest-xdist workers asking for the same runs train them once and the others rea
 An entry that fails to parse or whose npz does not match its hash is reported and retrained.
 Interrupted groups resume from `<group>.ckpt.npz`. Never pickle: JSON and npz only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,13 @@ def _code(run: Config) -> str:
 
 
 def run_key(run: Config, ds: Dataset) -> str:
-    ident = {"config": run.key(), "dataset": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(run),
-             "model": run.kind}
+    ident = {
+        "config": run.key(),
+        "dataset": ds.fingerprint,
+        "harness": HARNESS_VERSION,
+        "code": _code(run),
+        "model": run.kind,
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -71,8 +77,17 @@ class Store:
                 history = {m: z[m] for m in kind_of(run).metrics}
             if type(run)(**meta["config"]) != run:
                 raise ValueError("stored config differs from the requested one")
-            return RunResult(run, history, meta["fitted"], meta["epochs_to_fit"], meta["label_flip_rate"],
-                             meta["weight_norm"], meta["wall_s"], meta["info"], meta.get("measures", {}))
+            return RunResult(
+                run,
+                history,
+                meta["fitted"],
+                meta["epochs_to_fit"],
+                meta["label_flip_rate"],
+                meta["weight_norm"],
+                meta["wall_s"],
+                meta["info"],
+                meta.get("measures", {}),
+            )
         except (OSError, ValueError, KeyError, TypeError) as e:
             warnings.warn(f"result store: entry {key} is corrupt ({e}); it will be retrained", stacklevel=2)
             return None
@@ -82,11 +97,22 @@ class Store:
         buf = io.BytesIO()
         np.savez(buf, **result.history)
         blob = buf.getvalue()
-        meta = {"config": result.config.key(), "kind": result.config.kind, "dataset": ds.name,
-                "dataset_fingerprint": ds.fingerprint, "harness": HARNESS_VERSION, "code": _code(result.config),
-                "fitted": result.fitted, "epochs_to_fit": result.epochs_to_fit,
-                "label_flip_rate": result.label_flip_rate, "weight_norm": result.weight_norm, "wall_s": result.wall_s,
-                "info": result.info, "measures": result.measures, "npz_sha256": hashlib.sha256(blob).hexdigest()}
+        meta = {
+            "config": result.config.key(),
+            "kind": result.config.kind,
+            "dataset": ds.name,
+            "dataset_fingerprint": ds.fingerprint,
+            "harness": HARNESS_VERSION,
+            "code": _code(result.config),
+            "fitted": result.fitted,
+            "epochs_to_fit": result.epochs_to_fit,
+            "label_flip_rate": result.label_flip_rate,
+            "weight_norm": result.weight_norm,
+            "wall_s": result.wall_s,
+            "info": result.info,
+            "measures": result.measures,
+            "npz_sha256": hashlib.sha256(blob).hexdigest(),
+        }
         atomic_write(self.root / f"{key}.npz", blob)
         atomic_write(self.root / f"{key}.json", json.dumps(meta, indent=1).encode())
 
@@ -105,8 +131,9 @@ class Store:
         groups = by_shape([r for r, res in found.items() if res is None])
         return {r: res for r, res in found.items() if res is not None}, [(_group_key(g, ds), g) for g in groups]
 
-    def get_or_train(self, runs: list[Config], ds: Dataset, device="cpu", *,
-                     progress: Progress | None = None) -> list[RunResult]:
+    def get_or_train(
+        self, runs: list[Config], ds: Dataset, device="cpu", *, progress: Progress | None = None
+    ) -> list[RunResult]:
         """Results of `runs` in order; missing ones are trained together, one batched group per shape
         (MLP and CNN runs may be mixed: they never share a group)."""
         results, groups = self._partition(runs, ds)
@@ -139,8 +166,9 @@ class Store:
             raise MemoryBudgetError(
                 f"one run of this group needs about {(once + per_run) / 2**30:.2f} GiB on {device}, more than its "
                 f"budget of {budget / 2**30:.2f} GiB: use a device with more memory, or fewer training examples or "
-                "a smaller width for this sweep")
-        return [group[i:i + fits] for i in range(0, len(group), fits)]
+                "a smaller width for this sweep"
+            )
+        return [group[i : i + fits] for i in range(0, len(group), fits)]
 
     @contextlib.contextmanager
     def lock(self, name: str):

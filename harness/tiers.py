@@ -12,6 +12,7 @@ smoke = the same designs shrunk to minutes on 2 CPU cores, with deliberate devia
 Batch size 32 is not stated in the paper (Keras' default; the authors used Keras).
 `--seeds` and `--base-seed` override the seeds of every tier; `--dataset` the dataset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ def tier_params(*values, expect: dict[str, tuple[str, ...]] | None = None, becau
     asserts the claim (harness.decision.conclude)."""
     for dataset, outcomes in (expect or {}).items():
         if not set(outcomes) & set(FAILURES) or set(outcomes) - {"holds", *FAILURES}:
-            raise ValueError(f"expect[{dataset!r}]={outcomes!r}: choose from {FAILURES}, with 'holds' beside one "
-                             "for a verdict that changes with the seed set")
+            raise ValueError(
+                f"expect[{dataset!r}]={outcomes!r}: choose from {FAILURES}, with 'holds' beside one "
+                "for a verdict that changes with the seed set"
+            )
     smoke = [pytest.mark.smoke]
     if expect:
         smoke.append(pytest.mark.expect_outcome(expect, because=because))
@@ -46,6 +49,7 @@ def tier_params(*values, expect: dict[str, tuple[str, ...]] | None = None, becau
 class Scaling:
     """C2c (Fig. 2): time to fit over dataset sizes (at run.width) and widths (at run.n_train), with
     training sets nested over sizes (run.nested: the larger set holds the smaller, noise included)."""
+
     run: RunConfig  # the point both panels share; noise, seed, n_train or width filled in per run
     sizes: tuple[int, ...]  # training examples, increasing, each >= 8 d where inputs are noise
     widths: tuple[int, ...]  # hidden units per layer, increasing
@@ -57,6 +61,7 @@ class Scaling:
 class Capacity:
     """C1 (Fig. 1): validation accuracy at the end of training over widths, per noise type and level,
     on all validation examples (run.n_val)."""
+
     run: RunConfig  # width, noise and seed filled in per run
     widths: tuple[int, ...]  # hidden units per layer, increasing; the last two give the plateau check
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
@@ -68,6 +73,7 @@ class Capacity:
 class Sharpness:
     """C3 (Fig. 3 left): sharpness where each run first reaches run.target_loss (a matched training
     loss), with run.lr small enough that the top eigenvalue stays far below 2/lr."""
+
     run: RunConfig  # noise and seed filled in per run
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
     seeds: int
@@ -77,6 +83,7 @@ class Sharpness:
 class Regularization:
     """C4 (Fig. 3 right): a small AlexNet-style CNN on real and on random labels, per regularizer and
     strength (strength 0, the unregularized model, is shared by every curve)."""
+
     run: CNNConfig  # labels, regularizer, strength and seed filled in per run
     strengths: tuple[tuple[str, tuple[float, ...]], ...]  # (regularizer, increasing strengths > 0)
     seeds: int
@@ -96,61 +103,156 @@ class Tier:
 
 TIERS = {
     "smoke": Tier(
-        "smoke", seeds=8,
-        time_to_fit=RunConfig(n_train=2000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400,
-                              val_every=5, pool=2),
+        "smoke",
+        seeds=8,
+        time_to_fit=RunConfig(
+            n_train=2000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400, val_every=5, pool=2
+        ),
         # No random inputs, so no pooling: 14x14 images merge near-duplicates with different labels.
         labels=RunConfig(n_train=1000, n_val=1000, width=256, lr=0.1, batch_size=32, max_epochs=400, val_every=5),
         # Nested sizes 1,600-4,525 (n/d 8.2-23) at 2x128; widths 16-128 at n = 1,600, the narrowest binding.
-        scaling=Scaling(RunConfig(n_train=1600, n_val=500, width=128, lr=0.1, batch_size=32, max_epochs=600,
-                                  val_every=50, pool=2, nested=True),
-                        sizes=(1600, 2263, 3200, 4525), widths=(16, 32, 64, 128), levels=(0.0, 0.4, 0.8), seeds=8),
+        scaling=Scaling(
+            RunConfig(
+                n_train=1600,
+                n_val=500,
+                width=128,
+                lr=0.1,
+                batch_size=32,
+                max_epochs=600,
+                val_every=50,
+                pool=2,
+                nested=True,
+            ),
+            sizes=(1600, 2263, 3200, 4525),
+            widths=(16, 32, 64, 128),
+            levels=(0.0, 0.4, 0.8),
+            seeds=8,
+        ),
         # All 10,000 validation examples (1 point is about 3 standard errors); 1,600 epochs, the shortest
         # budget at which a pilot had 95% of each noise type's runs converged; 5 seeds for CI's budget.
-        capacity=Capacity(RunConfig(n_train=2000, n_val=10_000, width=256, lr=0.1, batch_size=32, max_epochs=1600,
-                                    val_every=25, pool=2),
-                          widths=(16, 32, 64, 128, 256), levels=(0.0, 0.2, 0.4, 0.6, 0.8), tolerance=0.01, seeds=5),
+        capacity=Capacity(
+            RunConfig(
+                n_train=2000, n_val=10_000, width=256, lr=0.1, batch_size=32, max_epochs=1600, val_every=25, pool=2
+            ),
+            widths=(16, 32, 64, 128, 256),
+            levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+            tolerance=0.01,
+            seeds=5,
+        ),
         # At a matched training loss of 0.1; lr 0.0025 at batch 4, the first setting from which halving
         # both moves no condition's mean eigenvalue by more than 10%; both estimators on every model.
-        sharpness=Sharpness(RunConfig(n_train=2000, n_val=500, width=128, lr=0.0025, batch_size=4, max_epochs=2000,
-                                      val_every=100, sharpness="both", pool=2, target_loss=0.1),
-                            levels=(0.0, 1 / 3, 2 / 3, 1.0), seeds=8),
+        sharpness=Sharpness(
+            RunConfig(
+                n_train=2000,
+                n_val=500,
+                width=128,
+                lr=0.0025,
+                batch_size=4,
+                max_epochs=2000,
+                val_every=100,
+                sharpness="both",
+                pool=2,
+                target_loss=0.1,
+            ),
+            levels=(0.0, 1 / 3, 2 / 3, 1.0),
+            seeds=8,
+        ),
         # 256 examples, 8 filters on 14x14 inputs; lr 0.05 halved every 20 epochs, so that without
         # regularization random labels are memorized (98-100%) within 50 epochs; 432 CNNs in one batch.
         regularization=Regularization(
-            CNNConfig(n_train=256, n_val=5000, channels=8, dense=(384, 192), downsample=2, lr=0.05, halve_every=20,
-                      batch_size=32, epochs=50, val_every=50),
-            strengths=(("dropout", (0.1, 0.3, 0.5, 0.7, 0.9)), ("input_dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
-                       ("gaussian", (0.25, 0.5, 1.0, 2.5, 5.0)), ("weight_decay", (1e-4, 1e-3, 1e-2, 1e-1, 1.0))),
-            seeds=8),
+            CNNConfig(
+                n_train=256,
+                n_val=5000,
+                channels=8,
+                dense=(384, 192),
+                downsample=2,
+                lr=0.05,
+                halve_every=20,
+                batch_size=32,
+                epochs=50,
+                val_every=50,
+            ),
+            strengths=(
+                ("dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
+                ("input_dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
+                ("gaussian", (0.25, 0.5, 1.0, 2.5, 5.0)),
+                ("weight_decay", (1e-4, 1e-3, 1e-2, 1e-1, 1.0)),
+            ),
+            seeds=8,
+        ),
     ),
     "full": Tier(
-        "full", seeds=8,
-        time_to_fit=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
-                              max_epochs=1000, val_every=1),
-        labels=RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
-                         val_every=1),
-        scaling=Scaling(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
-                                  val_every=10, nested=True),
-                        sizes=(6250, 12_500, 25_000, 50_000), widths=(512, 1024, 2048, 4096),
-                        levels=(0.0, 0.2, 0.4, 0.6, 0.8), seeds=8),
+        "full",
+        seeds=8,
+        time_to_fit=RunConfig(
+            n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=1
+        ),
+        labels=RunConfig(
+            n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=1
+        ),
+        scaling=Scaling(
+            RunConfig(
+                n_train=50_000,
+                n_val=10_000,
+                width=4096,
+                lr=0.01,
+                batch_size=32,
+                max_epochs=1000,
+                val_every=10,
+                nested=True,
+            ),
+            sizes=(6250, 12_500, 25_000, 50_000),
+            widths=(512, 1024, 2048, 4096),
+            levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+            seeds=8,
+        ),
         # Beyond the paper's 4096, to see where noisy data saturates; 1 point is "very close to maximal".
-        capacity=Capacity(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000,
-                                    val_every=10),
-                          widths=(16, 64, 256, 1024, 4096, 8192), levels=(0.0, 0.2, 0.4, 0.6, 0.8),
-                          tolerance=0.01, seeds=8),
+        capacity=Capacity(
+            RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=10),
+            widths=(16, 64, 256, 1024, 4096, 8192),
+            levels=(0.0, 0.2, 0.4, 0.6, 0.8),
+            tolerance=0.01,
+            seeds=8,
+        ),
         # Power iteration only (LeCun's estimator would cost hundreds of gradient passes per model); the
         # paper's lr at batch 32 (batch 4 would take 8 times the steps): its report gives lr x eigenvalue / 2.
-        sharpness=Sharpness(RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32,
-                                      max_epochs=1000, val_every=10, sharpness="power", target_loss=0.1),
-                            levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), seeds=8),
+        sharpness=Sharpness(
+            RunConfig(
+                n_train=50_000,
+                n_val=10_000,
+                width=4096,
+                lr=0.01,
+                batch_size=32,
+                max_epochs=1000,
+                val_every=10,
+                sharpness="power",
+                target_loss=0.1,
+            ),
+            levels=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+            seeds=8,
+        ),
         # The paper's C4: CIFAR-10 cropped to 28x28, Zhang et al.'s 64 filters, 50 epochs, lr 0.01 halved
         # every 10 epochs, momentum 0.9, batch 128 (Zhang et al.'s), over the paper's strength ranges.
         regularization=Regularization(
-            CNNConfig(n_train=50_000, n_val=10_000, crop=28, channels=64, dense=(384, 192), lr=0.01, halve_every=10,
-                      batch_size=128, epochs=50, val_every=1),
-            strengths=(("dropout", (0.1, 0.3, 0.5, 0.7, 0.9)), ("input_dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
-                       ("gaussian", (0.25, 0.5, 1.0, 2.5, 5.0)), ("weight_decay", (1e-4, 1e-3, 1e-2, 1e-1, 1.0))),
-            seeds=8),
+            CNNConfig(
+                n_train=50_000,
+                n_val=10_000,
+                crop=28,
+                channels=64,
+                dense=(384, 192),
+                lr=0.01,
+                halve_every=10,
+                batch_size=128,
+                epochs=50,
+                val_every=1,
+            ),
+            strengths=(
+                ("dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
+                ("input_dropout", (0.1, 0.3, 0.5, 0.7, 0.9)),
+                ("gaussian", (0.25, 0.5, 1.0, 2.5, 5.0)),
+                ("weight_decay", (1e-4, 1e-3, 1e-2, 1e-1, 1.0)),
+            ),
+            seeds=8,
+        ),
     ),
 }

@@ -16,6 +16,7 @@ training set, and over the validation set every
 training accuracy (or, with `target_loss`, with training loss at most that), and a run never fitted
 within `max_epochs` is right-censored (`fitted=False`, `epochs_to_fit=max_epochs`), never dropped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,6 +51,7 @@ METRICS = ("train_acc", "train_acc_clean", "train_acc_noise", "train_loss", "val
 @dataclass(frozen=True)
 class RunConfig:
     """One model: one seed, one condition. Defaults are the paper's MLP setup (docs/design.md)."""
+
     kind: ClassVar[str] = "mlp"  # harness.kinds: its trainer, metrics and store-key code
     dataset: str = "mnist"
     n_train: int = 50_000  # examples, class-stratified subset of the 50,000 training split
@@ -127,10 +129,17 @@ def memory(run: RunConfig, ds: Dataset) -> tuple[int, int]:
     return 4 * run.n_val * d, 4 * floats + 9 * run.n_train
 
 
-def train_group(runs: list[RunConfig], ds: Dataset, device: str | torch.device = "cpu", *,
-                progress: Progress | None = None, checkpoint: Path | None = None,
-                checkpoint_every_s: float = 300.0, dtype: torch.dtype = torch.float32,
-                fused: bool = True) -> list[RunResult]:
+def train_group(
+    runs: list[RunConfig],
+    ds: Dataset,
+    device: str | torch.device = "cpu",
+    *,
+    progress: Progress | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every_s: float = 300.0,
+    dtype: torch.dtype = torch.float32,
+    fused: bool = True,
+) -> list[RunResult]:
     """Train `runs` (all of one `shape()`) as one batched model; one result per run, in order.
 
     With `checkpoint`, the state is saved there every `checkpoint_every_s` seconds and a compatible
@@ -207,29 +216,37 @@ class Group:
 
     def checkpoint_bytes(self) -> int:
         """Size of the group's checkpoint: every run's current parameters and its history."""
-        return (sum(p.numel() * p.element_size() for p in self.model.parameters())
-                + sum(v.nbytes for v in self.hist.values()))
+        return sum(p.numel() * p.element_size() for p in self.model.parameters()) + sum(
+            v.nbytes for v in self.hist.values()
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         """A checkpoint's arrays: each run's parameters (its end state if it stopped), history, fit epoch."""
         current = [s.clone() for s in self.snapshot]
         _store_rows(current, self.model, self.active, np.ones(len(self.active), bool))
-        return {**{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
-                **{f"hist_{k}": v[:, :self.epoch] for k, v in self.hist.items()}, "fit_epoch": self.fit_epoch}
+        return {
+            **{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
+            **{f"hist_{k}": v[:, : self.epoch] for k, v in self.hist.items()},
+            "fit_epoch": self.fit_epoch,
+        }
 
     def resume(self, state: dict | None) -> float:
         """Continue from a checkpoint's state (None, or one of another shape: start over); returns
         the training seconds it had taken."""
         shapes = {f"param{i}": p.shape for i, p in enumerate(self.model.parameters())}
-        if (state is not None and int(state["epoch"]) <= self.c.max_epochs and "fit_epoch" in state
-                and checkpoint_complete(state, shapes, self.hist)):
+        if (
+            state is not None
+            and int(state["epoch"]) <= self.c.max_epochs
+            and "fit_epoch" in state
+            and checkpoint_complete(state, shapes, self.hist)
+        ):
             self.epoch = int(state["epoch"])
             with torch.no_grad():
                 for i, (p, snap) in enumerate(zip(self.model.parameters(), self.snapshot)):
                     p.copy_(torch.from_numpy(state[f"param{i}"]))
                     snap.copy_(p)
             for k in self.hist:
-                self.hist[k][:, :self.epoch] = state[f"hist_{k}"]
+                self.hist[k][:, : self.epoch] = state[f"hist_{k}"]
             self.fit_epoch[:] = state["fit_epoch"]
         if self.c.stop_when_fitted:
             self.active = np.flatnonzero(self.fit_epoch == 0)
@@ -247,7 +264,7 @@ class Group:
         opt = torch.optim.SGD(model.parameters(), lr=c.lr)  # stateless, so rebuilding it is free
         model.train()
         for start in range(0, n, c.batch_size)[:steps]:
-            idx = order[:, start:start + c.batch_size]  # (A, b)
+            idx = order[:, start : start + c.batch_size]  # (A, b)
             logits = model(self.X[rows[:, None], idx])  # (A, b, K)
             loss = F.cross_entropy(logits.flatten(0, 1), self.Y[rows[:, None], idx].flatten(), reduction="none")
             opt.zero_grad(set_to_none=True)
@@ -266,21 +283,25 @@ class Group:
                 self._graphs = None  # free the last batch's graph before capturing this one's
                 self._graphs = _GraphedSteps(self.model, self.X, self.Y, rows, b, self.c.lr, G)
             for start in range(0, graphed * b, G * b):
-                self._graphs.replay(order[:, start:start + G * b])
+                self._graphs.replay(order[:, start : start + G * b])
         for start in batches[graphed:]:
-            idx = order[:, start:start + b]
+            idx = order[:, start : start + b]
             sgd_step_(self.model, self.X[rows[:, None], idx], self.Y[rows[:, None], idx], self.c.lr)
 
     def evaluate(self, force: bool = False) -> None:
         """The epoch's training metrics, fit epochs and validation accuracy (when due, or `force`d);
         runs that reached their target leave the batch (with `stop_when_fitted`)."""
         c, active = self.c, self.active
-        _evaluate(self.model, self.X, self.Y, self.noise, torch.from_numpy(active).to(self.device), self.hist,
-                  self.epoch)
+        _evaluate(
+            self.model, self.X, self.Y, self.noise, torch.from_numpy(active).to(self.device), self.hist, self.epoch
+        )
         self.epoch += 1
         epoch = self.epoch
-        reached = (self.hist["train_loss"][active, epoch - 1] <= c.target_loss if c.target_loss
-                   else self.hist["train_acc"][active, epoch - 1] == 1.0)
+        reached = (
+            self.hist["train_loss"][active, epoch - 1] <= c.target_loss
+            if c.target_loss
+            else self.hist["train_acc"][active, epoch - 1] == 1.0
+        )
         newly = (self.fit_epoch[active] == 0) & reached  # over the batch
         self.fit_epoch[active[newly]] = epoch
         ends = newly & c.stop_when_fitted
@@ -309,9 +330,19 @@ class Group:
         for m, r in enumerate(self.runs):
             fit = self.fit_epoch[m]
             end = fit if (r.stop_when_fitted and fit) else self.epoch
-            results.append(RunResult(r, {k: v[m, :end].copy() for k, v in self.hist.items()}, bool(fit),
-                                     int(fit) if fit else r.max_epochs, self.flip_rate[m], float(norms[m]),
-                                     wall / len(self.runs), info, self.measures[m]))
+            results.append(
+                RunResult(
+                    r,
+                    {k: v[m, :end].copy() for k, v in self.hist.items()},
+                    bool(fit),
+                    int(fit) if fit else r.max_epochs,
+                    self.flip_rate[m],
+                    float(norms[m]),
+                    wall / len(self.runs),
+                    info,
+                    self.measures[m],
+                )
+            )
         return results
 
 
@@ -368,7 +399,7 @@ class _GraphedSteps:
     def _chunk(self, lr: float) -> None:
         rows = self.rows[:, None]
         for k in range(self.steps):
-            idx = self.idx[:, k * self.b:(k + 1) * self.b]
+            idx = self.idx[:, k * self.b : (k + 1) * self.b]
             sgd_step_(self.model, self.X[rows, idx], self.Y[rows, idx], lr)
 
     def replay(self, idx: torch.Tensor) -> None:
@@ -405,8 +436,8 @@ def _evaluate(model, X, Y, noise, rows, hist, epoch, chunk=8192):
     every = A == X.shape[0]  # every run still trains: slices of X are views, no copy of the training sets
     correct, losses = [], []
     for s in range(0, X.shape[1], chunk):
-        logits = model(X[:, s:s + chunk] if every else X[rows, s:s + chunk])  # (A, c, K)
-        y = Y[rows, s:s + chunk]
+        logits = model(X[:, s : s + chunk] if every else X[rows, s : s + chunk])  # (A, c, K)
+        y = Y[rows, s : s + chunk]
         correct.append(logits.argmax(-1) == y)
         losses.append(F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(A, -1))
     correct = torch.cat(correct, 1).double()  # (A, n)
@@ -424,8 +455,8 @@ def _val_acc(model, Xv, Yv, chunk=8192) -> np.ndarray:
     M = model.weights[0].shape[0]
     hits = torch.zeros(M, device=Xv.device, dtype=torch.float64)
     for s in range(0, Xv.shape[0], chunk):
-        xv = Xv[s:s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
-        hits += (model(xv).argmax(-1) == Yv[s:s + chunk]).sum(1)
+        xv = Xv[s : s + chunk].expand(M, -1, -1)  # (M, c, d), shared examples
+        hits += (model(xv).argmax(-1) == Yv[s : s + chunk]).sum(1)
     return (hits / Xv.shape[0]).cpu().numpy()
 
 

@@ -6,6 +6,7 @@ pytest-timeout is installed, each harness test runs under HARNESS_TEST_TIMEOUT_S
 never ends (a broken estimator) fails instead of hanging CI; the slowest test took 170 s on a busy
 2-core machine.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Small synthetic datasets and configs shared by the harness tests (no files, no network)."""
+
 from __future__ import annotations
 
 import torch
@@ -28,9 +29,11 @@ class Interrupted(Exception):
 def interrupt_at(epoch: int):
     """A progress callback that interrupts training when it reports `epoch`, i.e. before that epoch
     is checkpointed: the checkpoint then holds epoch - 1."""
+
     def progress(reported, *_):
         if reported == epoch:
             raise Interrupted
+
     return progress
 
 
@@ -50,7 +53,23 @@ def claims_session(tmp_path, *args, timeout=600):
     except data.DataError as e:
         pytest.skip(f"needs Fashion-MNIST on this machine: {e}")
     store, reports = tmp_path / "store", tmp_path / "reports"
-    out = subprocess.run([sys.executable, "-m", "pytest", "claims", "--dataset=fashion-mnist", "-p", "no:cacheprovider",
-                          f"--store={store}", f"--report-dir={reports}", "-rs", *args],
-                         cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "claims",
+            "--dataset=fashion-mnist",
+            "-p",
+            "no:cacheprovider",
+            f"--store={store}",
+            f"--report-dir={reports}",
+            "-rs",
+            *args,
+        ],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return out, store, reports

@@ -1,4 +1,5 @@
 """harness.bench's accounting of the work it times."""
+
 from __future__ import annotations
 
 import pytest

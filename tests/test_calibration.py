@@ -9,6 +9,7 @@ growth slopes Gaussian, capacity-needed curves with ties, C4's curve scores with
 Cannot check: that the real replicates behind a control are independent (the designs make them so:
 other seeds for subset, initialisation and data order).
 """
+
 from __future__ import annotations
 
 import math
@@ -49,9 +50,12 @@ def run(epochs: float, budget: float = 400, history=None, measures=None) -> RunR
 def test_c0_control_holds_at_most_alpha_when_the_tiny_net_fits_half_the_time():
     """C0's control: a network that fits random labels in half its seeds (the boundary of the null)."""
     rng = np.random.default_rng(0)
-    held = [c0.fitted_completely(c0.Sweep("smoke", "x", {"tiny": [run(100 if f else 500) for f in fits]}, 0.0),
-                                 "tiny").passed
-            for fits in rng.random((DRAWS, SEEDS)) < 0.5]
+    held = [
+        c0.fitted_completely(
+            c0.Sweep("smoke", "x", {"tiny": [run(100 if f else 500) for f in fits]}, 0.0), "tiny"
+        ).passed
+        for fits in rng.random((DRAWS, SEEDS)) < 0.5
+    ]
     check(held)
 
 

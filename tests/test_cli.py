@@ -1,4 +1,5 @@
 """The pytest interface of the claims, run as a user would (collection only: nothing trains)."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,9 @@ ROOT = Path(__file__).parent.parent
 
 
 def pytest_run(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_an_unknown_dataset_ends_the_run_with_the_valid_choices():
@@ -38,8 +40,11 @@ def test_full_tier_runs_only_when_asked_for():
 def test_a_mark_expression_without_full_never_selects_the_full_tier():
     """-m "not slow" (or any expression that does not name full) deselects the full tier, which costs
     GPU-hours; -m "smoke or full" selects both tiers."""
-    ids = lambda *m: [line for line in pytest_run("claims", "--collect-only", "-q", *m).stdout.splitlines()  # noqa: E731
-                      if "::" in line]
+    ids = lambda *m: [
+        line
+        for line in pytest_run("claims", "--collect-only", "-q", *m).stdout.splitlines()  # noqa: E731
+        if "::" in line
+    ]
     not_slow, both = ids("-m", "not slow"), ids("-m", "smoke or full")
     assert not_slow and not any("[full" in i for i in not_slow)
     assert any("[full" in i for i in both) and any("[smoke" in i for i in both)
@@ -56,9 +61,18 @@ def test_impossible_options_are_refused():
         assert gpu.returncode == 4 and "--device cpu" in gpu.stderr
 
 
-@pytest.mark.parametrize("device, worker, count, expected", [
-    ("cuda", "gw0", 4, "cuda:0"), ("cuda", "gw5", 4, "cuda:1"), ("cuda", "gw2", 1, "cuda:0"),
-    ("cuda", None, 4, "cuda"), ("cuda:1", "gw0", 4, "cuda:1"), ("cpu", "gw3", 0, "cpu"), ("cuda", "gw1", 0, "cuda")])
+@pytest.mark.parametrize(
+    "device, worker, count, expected",
+    [
+        ("cuda", "gw0", 4, "cuda:0"),
+        ("cuda", "gw5", 4, "cuda:1"),
+        ("cuda", "gw2", 1, "cuda:0"),
+        ("cuda", None, 4, "cuda"),
+        ("cuda:1", "gw0", 4, "cuda:1"),
+        ("cpu", "gw3", 0, "cpu"),
+        ("cuda", "gw1", 0, "cuda"),
+    ],
+)
 def test_each_xdist_worker_gets_its_own_gpu(device, worker, count, expected):
     """Under `-n N` with `--device cuda`, worker gwK trains on GPU K modulo the GPUs torch sees (which
     honours CUDA_VISIBLE_DEVICES); explicit indices, the CPU and sessions without workers are kept."""
@@ -84,5 +98,7 @@ def test_a_sweep_design_trains_each_config_once_and_keeps_its_shape():
     design = {"a": [[1, 2], [2, 3]], ("b", 0): {"x": 4, "y": [1]}}
     assert list(dict.fromkeys(configs(design))) == [1, 2, 3, 4]
     done = {c: f"result {c}" for c in (1, 2, 3, 4)}
-    assert results(design, done) == {"a": [["result 1", "result 2"], ["result 2", "result 3"]],
-                                                ("b", 0): {"x": "result 4", "y": ["result 1"]}}
+    assert results(design, done) == {
+        "a": [["result 1", "result 2"], ["result 2", "result 3"]],
+        ("b", 0): {"x": "result 4", "y": ["result 1"]},
+    }

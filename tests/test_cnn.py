@@ -1,5 +1,6 @@
 """The batched CNN of claim C4 (harness/cnn.py): against plain per-model torch ops, batch independence,
 the regularizers, determinism, resumption, the result store, and config validation. Seconds in all."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,18 @@ from tests.helpers import Interrupted, interrupt_at, tiny_dataset, tiny_run
 
 
 def tiny_cnn(**overrides) -> CNNConfig:
-    base = dict(dataset="tiny", n_train=40, n_val=20, crop=8, channels=4, dense=(16, 8), lr=0.05, halve_every=2,
-                batch_size=8, epochs=3)
+    base = dict(
+        dataset="tiny",
+        n_train=40,
+        n_val=20,
+        crop=8,
+        channels=4,
+        dense=(16, 8),
+        lr=0.05,
+        halve_every=2,
+        batch_size=8,
+        epochs=3,
+    )
     return CNNConfig(**{**base, **overrides})
 
 
@@ -26,14 +37,17 @@ def tiny_images(**kw):
 
 def model(M=3, in_channels=1, side=8, channels=4, dense=(16, 8), classes=3) -> BatchedCNN:
     return BatchedCNN(M, in_channels, side, channels, dense, classes).glorot_(
-        [torch_generator("test", m) for m in range(M)])
+        [torch_generator("test", m) for m in range(M)]
+    )
 
 
 def reference_forward(net: BatchedCNN, m: int, x: torch.Tensor) -> torch.Tensor:
     """Model m alone with plain torch ops (ungrouped convs, torch's own LRN): x (B, C, H, W) -> logits."""
     C, h = net.channels, x
     for k, b in zip(net.kernels, net.conv_biases):
-        h = F.max_pool2d(F.relu(F.conv2d(h, k[m * C:(m + 1) * C], b[m * C:(m + 1) * C], padding=2)), 3, 2, padding=1)
+        h = F.max_pool2d(
+            F.relu(F.conv2d(h, k[m * C : (m + 1) * C], b[m * C : (m + 1) * C], padding=2)), 3, 2, padding=1
+        )
         h = F.local_response_norm(h, 9, alpha=0.001, beta=0.75, k=1.0)
     h = h.flatten(1)
     for i, (w, b) in enumerate(zip(net.weights, net.biases)):
@@ -70,9 +84,11 @@ def test_a_run_gives_the_same_numbers_alone_and_in_a_mixed_batch():
     """Regularizer noise, init and order depend on the run alone, not on its batch companions."""
     ds = tiny_images()
     run = tiny_cnn(seed=1, labels="random", regularizer="dropout", strength=0.5)
-    others = [tiny_cnn(seed=2, regularizer="gaussian", strength=1.0), tiny_cnn(seed=1, regularizer="weight_decay",
-                                                                               strength=0.1),
-              tiny_cnn(seed=3, labels="random", regularizer="input_dropout", strength=0.3)]
+    others = [
+        tiny_cnn(seed=2, regularizer="gaussian", strength=1.0),
+        tiny_cnn(seed=1, regularizer="weight_decay", strength=0.1),
+        tiny_cnn(seed=3, labels="random", regularizer="input_dropout", strength=0.3),
+    ]
     alone = train_cnn_group([run], ds, dtype=torch.float64)[0]
     together = train_cnn_group(others + [run], ds, dtype=torch.float64)[-1]
     for k in alone.history:
@@ -83,8 +99,9 @@ def test_a_run_gives_the_same_numbers_alone_and_in_a_mixed_batch():
 def test_each_regularizer_at_strength_zero_is_no_regularizer_and_acts_above(regularizer):
     """Strength 0 reproduces the unregularized run bit for bit; a positive strength changes it."""
     ds = tiny_images()
-    none, zero, some = train_cnn_group([tiny_cnn(), tiny_cnn(regularizer=regularizer),
-                                        tiny_cnn(regularizer=regularizer, strength=0.5)], ds)
+    none, zero, some = train_cnn_group(
+        [tiny_cnn(), tiny_cnn(regularizer=regularizer), tiny_cnn(regularizer=regularizer, strength=0.5)], ds
+    )
     for k in none.history:
         np.testing.assert_array_equal(none.history[k], zero.history[k])
     assert not np.array_equal(none.history["train_loss"], some.history["train_loss"])
@@ -99,9 +116,11 @@ def test_same_config_gives_identical_numbers_and_reports_its_measures():
         for k in x.history:
             np.testing.assert_array_equal(x.history[k], y.history[k])
         assert np.isnan(x.history["val_acc"][0]) and not np.isnan(x.history["val_acc"][-1])  # val_every=2, last
-        assert x.measures == {"final_train_acc": x.history["train_acc"][-1],
-                              "best_val_acc": np.nanmax(x.history["val_acc"]),
-                              "final_val_acc": x.history["val_acc"][-1]}
+        assert x.measures == {
+            "final_train_acc": x.history["train_acc"][-1],
+            "best_val_acc": np.nanmax(x.history["val_acc"]),
+            "final_val_acc": x.history["val_acc"][-1],
+        }
     assert a[0].label_flip_rate == 0 and a[1].label_flip_rate > 0.3
 
 
@@ -127,8 +146,11 @@ def test_store_round_trips_cnn_runs_beside_mlp_runs(tmp_path, monkeypatch):
     training, and never share a key."""
     ds, log = tiny_images(), []
     real = store_mod.train_to_end
-    monkeypatch.setattr(store_mod, "train_to_end", lambda group, *a, **k: log.append(
-        (type(group).__name__, len(group.runs))) or real(group, *a, **k))
+    monkeypatch.setattr(
+        store_mod,
+        "train_to_end",
+        lambda group, *a, **k: log.append((type(group).__name__, len(group.runs))) or real(group, *a, **k),
+    )
     runs = [tiny_cnn(seed=s, labels="random", regularizer="dropout", strength=0.2) for s in (0, 1)] + [tiny_run()]
     first = Store(tmp_path).get_or_train(runs, ds)
     second = Store(tmp_path).get_or_train(runs, ds)
@@ -140,16 +162,19 @@ def test_store_round_trips_cnn_runs_beside_mlp_runs(tmp_path, monkeypatch):
     assert run_key(runs[0], ds) != run_key(runs[1], ds) != run_key(runs[2], ds)
 
 
-@pytest.mark.parametrize("bad,message", [
-    (dict(labels="noisy"), "real or random"),
-    (dict(regularizer="mixup"), "choose one of"),
-    (dict(strength=0.5), "regularizer='none' needs strength=0"),
-    (dict(regularizer="dropout", strength=1.0), "drop probability"),
-    (dict(regularizer="gaussian", strength=-1.0), "must not be negative"),
-    (dict(channels=0), "channels=0 must be at least 1"),
-    (dict(dense=()), "at least one layer"),
-    (dict(momentum=1.0), "momentum"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (dict(labels="noisy"), "real or random"),
+        (dict(regularizer="mixup"), "choose one of"),
+        (dict(strength=0.5), "regularizer='none' needs strength=0"),
+        (dict(regularizer="dropout", strength=1.0), "drop probability"),
+        (dict(regularizer="gaussian", strength=-1.0), "must not be negative"),
+        (dict(channels=0), "channels=0 must be at least 1"),
+        (dict(dense=()), "at least one layer"),
+        (dict(momentum=1.0), "momentum"),
+    ],
+)
 def test_impossible_configs_are_refused(bad, message):
     """An impossible option fails at construction with a message naming it."""
     with pytest.raises(ValueError, match=message):

@@ -5,6 +5,7 @@ numbers (history, fit, flip rate, weight norm, measures) must differ, or the con
 
 Cannot check: that the difference is the intended one (the trainers' own tests do that).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,20 +24,54 @@ NOISY = dict(noise="randY", noise_fraction=0.5)
 FITS = dict(width=64, lr=0.5, n_train=30, max_epochs=200)  # fits within its budget (stop_when_fitted matters)
 # field: (overrides of the base where the field can matter, the other value)
 MLP_FIELDS = {
-    "dataset": ({}, "other"), "n_train": ({}, 61), "n_val": ({}, 31), "width": ({}, 17), "depth": ({}, 3),
-    "lr": ({}, 0.21), "batch_size": ({}, 17), "max_epochs": ({}, 5), "noise": (NOISY, "randX"),
-    "noise_fraction": (NOISY, 0.25), "seed": ({}, 1), "val_every": ({}, 2),
-    "stop_when_fitted": (FITS, False), "sharpness": ({}, "power"), "pool": ({}, 2), "nested": ({}, True),
+    "dataset": ({}, "other"),
+    "n_train": ({}, 61),
+    "n_val": ({}, 31),
+    "width": ({}, 17),
+    "depth": ({}, 3),
+    "lr": ({}, 0.21),
+    "batch_size": ({}, 17),
+    "max_epochs": ({}, 5),
+    "noise": (NOISY, "randX"),
+    "noise_fraction": (NOISY, 0.25),
+    "seed": ({}, 1),
+    "val_every": ({}, 2),
+    "stop_when_fitted": (FITS, False),
+    "sharpness": ({}, "power"),
+    "pool": ({}, 2),
+    "nested": ({}, True),
     "target_loss": ({}, 1.5),
 }
-CNN_BASE = dict(dataset="tiny", n_train=40, n_val=20, crop=8, channels=4, dense=(16, 8), lr=0.05, halve_every=2,
-                batch_size=8, epochs=3)
+CNN_BASE = dict(
+    dataset="tiny",
+    n_train=40,
+    n_val=20,
+    crop=8,
+    channels=4,
+    dense=(16, 8),
+    lr=0.05,
+    halve_every=2,
+    batch_size=8,
+    epochs=3,
+)
 CNN_FIELDS = {
-    "dataset": ({}, "other"), "n_train": ({}, 41), "n_val": ({}, 21), "crop": ({}, 6), "downsample": ({}, 2),
-    "channels": ({}, 5), "dense": ({}, (16, 9)), "lr": ({}, 0.06), "halve_every": ({}, 1), "momentum": ({}, 0.5),
-    "batch_size": ({}, 9), "epochs": ({}, 4), "labels": ({}, "random"),
+    "dataset": ({}, "other"),
+    "n_train": ({}, 41),
+    "n_val": ({}, 21),
+    "crop": ({}, 6),
+    "downsample": ({}, 2),
+    "channels": ({}, 5),
+    "dense": ({}, (16, 9)),
+    "lr": ({}, 0.06),
+    "halve_every": ({}, 1),
+    "momentum": ({}, 0.5),
+    "batch_size": ({}, 9),
+    "epochs": ({}, 4),
+    "labels": ({}, "random"),
     "regularizer": (dict(regularizer="dropout", strength=0.3), "input_dropout"),
-    "strength": (dict(regularizer="dropout", strength=0.3), 0.5), "seed": ({}, 1), "val_every": ({}, 2),
+    "strength": (dict(regularizer="dropout", strength=0.3), 0.5),
+    "seed": ({}, 1),
+    "val_every": ({}, 2),
 }
 
 

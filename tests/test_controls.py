@@ -6,6 +6,7 @@ silent through any pipeline bug). These tests feed each module's decision functi
 results, so nothing trains. Cannot check: that the real runs behind a control are the ones the
 claim's docstring names (the claim modules build them).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,20 +33,29 @@ def result(fitted=True, epochs=10, history=None, measures=None) -> RunResult:
 def test_c0_control_fires_when_the_tiny_network_fits_random_labels():
     """C0: the control is the claim's own share test on a network too small to memorize; it passes
     when those runs report fitted (a broken fit criterion), not when they do not."""
+
     def sweep(fitted):
         return c0.Sweep("smoke", "x", {"labels: randY, tiny net": [result(fitted) for _ in range(SEEDS)]}, 0.0)
+
     assert c0.fitted_completely(sweep(True), "labels: randY, tiny net").passed
     assert not c0.fitted_completely(sweep(False), "labels: randY, tiny net").passed
 
 
-@pytest.mark.parametrize("slow, fast", [("labels: real, replicate", "labels: real"), ("real", "real, replicate")],
-                         ids=["C2a", "C2b"])
+@pytest.mark.parametrize(
+    "slow, fast", [("labels: real, replicate", "labels: real"), ("real", "real, replicate")], ids=["C2a", "C2b"]
+)
 def test_c2_controls_fire_when_one_replicate_is_slower(slow, fast):
     """C2a/C2b: the replicate-against-replicate sign test passes when one replicate fits later in
     every seed, and not when both fit at the same epoch."""
+
     def sweep(late):
-        return c0.Sweep("smoke", "x", {slow: [result(epochs=late) for _ in range(SEEDS)],
-                                       fast: [result(epochs=10) for _ in range(SEEDS)]}, 0.0)
+        return c0.Sweep(
+            "smoke",
+            "x",
+            {slow: [result(epochs=late) for _ in range(SEEDS)], fast: [result(epochs=10) for _ in range(SEEDS)]},
+            0.0,
+        )
+
     assert sweep(20).faster(slow, fast).passed
     assert not sweep(10).faster(slow, fast).passed
 
@@ -53,11 +63,16 @@ def test_c2_controls_fire_when_one_replicate_is_slower(slow, fast):
 def test_c5_control_fires_when_the_sham_half_is_fitted_later():
     """C5: the sham condition (the 'noise' half is real data) passes the claim's test if its chosen
     half reaches 90% later than the rest, and not if both halves move together."""
+
     def order(lag):
         ramp = np.linspace(0.5, 1.0, 30)
-        history = {"train_acc_clean": ramp, "train_acc_noise": np.concatenate([np.full(lag, 0.5), ramp])[:30],
-                   "val_acc": ramp}
+        history = {
+            "train_acc_clean": ramp,
+            "train_acc_noise": np.concatenate([np.full(lag, 0.5), ramp])[:30],
+            "val_acc": ramp,
+        }
         return c5.Order("smoke", "x", {"sham": [result(history=history) for _ in range(SEEDS)]}, 0.0)
+
     assert order(10).clean_first("sham").passed
     assert not order(0).clean_first("sham").passed
 
@@ -74,6 +89,7 @@ def test_c2c_control_fires_when_the_replicates_slow_down_more():
         slopes = np.concatenate([np.full(len(levels), 0.5), 0.5 + replicate_growth * np.arange(1, len(levels))])
         log_epochs = slopes[:, None, None] * np.log(points) + g.normal(0, 0.01, (len(slopes), SEEDS, len(points)))
         return c2c.Panel("size", points, levels, np.exp(log_epochs), np.zeros(log_epochs.shape, bool))
+
     assert c2c.panel_verdicts(panel(0.3), +1)[2].passed
     assert not c2c.panel_verdicts(panel(0.0), +1)[2].passed
     assert not c2c.panel_verdicts(panel(0.3), +1)[0].passed  # noise levels have real data's slope here
@@ -82,9 +98,11 @@ def test_c2c_control_fires_when_the_replicates_slow_down_more():
 def test_c3_control_fires_when_sharpness_rises_over_the_replicates():
     """C3: the control's Page test over real data and its replicates passes when sharpness rises
     with the replicate's place, and not when it is flat."""
+
     def sweep(rise):
         cols = [[result(measures={"sharpness": 10.0 + rise * j + 0.01 * s}) for s in range(5)] for j in range(3)]
         return c3.Sweep("smoke", "x", (0.0, 0.5, 1.0), 0.1, 0.1, {"control": cols}, 0.0)
+
     assert sweep(2.0).trend("control").passed
     assert not sweep(0.0).trend("control").passed
 
@@ -96,9 +114,9 @@ def test_c1_control_fires_when_the_replicates_need_more_width():
 
     def curves(shift):
         plateau_at = [0] * len(levels) + [shift * j for j in range(1, len(levels))]  # index of the saturating width
-        best = np.array([[[0.8 if w >= p else 0.6 for w in range(len(widths))] for _ in range(5)]
-                         for p in plateau_at])
+        best = np.array([[[0.8 if w >= p else 0.6 for w in range(len(widths))] for _ in range(5)] for p in plateau_at])
         return c1.Curves("randX", widths, levels, best, np.ones(best.shape, bool))
+
     assert c1.verdicts(curves(1), 0.02)[1].passed
     assert not c1.verdicts(curves(0), 0.02)[1].passed
 
@@ -110,10 +128,13 @@ def test_c4_controls_fire_when_the_dropout_replicate_differs_from_dropout():
     fit = np.tile([1.0, 0.8, 0.4, 0.1], (SEEDS, 1))  # random-label fit crosses 50% between 0.6 and 0.9
 
     def sweep(replicate_val):
-        val = {"dropout": np.tile([0.8, 0.75, 0.6, 0.2], (SEEDS, 1)),
-               "dropout, replicate": np.tile(replicate_val, (SEEDS, 1)),
-               "weight_decay": np.tile([0.8, 0.7, 0.5, 0.1], (SEEDS, 1))}
+        val = {
+            "dropout": np.tile([0.8, 0.75, 0.6, 0.2], (SEEDS, 1)),
+            "dropout, replicate": np.tile(replicate_val, (SEEDS, 1)),
+            "weight_decay": np.tile([0.8, 0.7, 0.5, 0.1], (SEEDS, 1)),
+        }
         return c4.Sweep("smoke", "x", {c: strengths for c in val}, {c: fit for c in val}, val, 0.1, 0.0)
+
     better = sweep([0.8, 0.78, 0.7, 0.5])
     same = sweep([0.8, 0.75, 0.6, 0.2])
     assert c4.ranking_verdicts(better)[1].passed and c4.differential_verdicts(better)[1].passed
@@ -124,8 +145,14 @@ def test_c1_capacity_needed_handles_a_curve_that_dips_and_recovers():
     """Capacity needed is the first width within the tolerance of the best over widths, wherever the
     best lies: a dip after that width (double descent) does not move it, a best beyond the dip does."""
     widths, levels = (16, 32, 64, 128), (0.0,)
-    final = np.array([[[0.70, 0.80, 0.74, 0.805],    # dips at 64, recovers: 32 is within 1 point of the best
-                       [0.70, 0.75, 0.70, 0.80]]])   # the best lies beyond the dip: 128
+    final = np.array(
+        [
+            [
+                [0.70, 0.80, 0.74, 0.805],  # dips at 64, recovers: 32 is within 1 point of the best
+                [0.70, 0.75, 0.70, 0.80],
+            ]
+        ]
+    )  # the best lies beyond the dip: 128
     c = c1.Curves("randY", widths, levels, final, np.ones(final.shape, bool))
     assert c.capacity_needed(0.01).tolist() == [[5.0, 7.0]]
 
@@ -134,9 +161,11 @@ def test_c1_a_run_still_moving_at_the_budget_is_unconverged():
     """Unfitted runs count as converged only if the median of their last quarter's validation checks
     is within the tolerance of the third quarter's, up or down; a single low check (SGD noise) moves
     neither median. Their final accuracy is the last quarter's median."""
+
     def run(*quarters, fitted=False):  # three epochs per quarter
         val = np.concatenate([np.array(q, float) for q in quarters])
         return RunResult(tiny_run(), {"val_acc": val}, fitted, len(val), 0.0, 1.0, 0.0)
+
     nan = float("nan")
     first, second = [0.4, nan, 0.5], [nan, nan, 0.6]
     dip = run(first, second, [0.6, 0.59, 0.605], [0.6, 0.45, 0.6])  # one low check in the last quarter
@@ -163,6 +192,7 @@ def test_c4_weak_form_misses_a_regularizer_without_a_differential_effect():
     def sweep(dropout_val):
         val = {"dropout": np.tile(dropout_val, (SEEDS, 1)), "dropout, replicate": np.tile(dropout_val, (SEEDS, 1))}
         return c4.Sweep("smoke", "x", {c: strengths for c in val}, {c: fit for c in val}, val, chance, 0.0)
+
     same_share = sweep([0.82, 0.66, 0.35, 0.1])  # real accuracy's share lost equals random fit's at each point
     fit_lost, val_lost = c4.lost_share(same_share, "dropout")
     assert np.allclose(fit_lost, val_lost, atol=0.02)

@@ -7,6 +7,7 @@ fail, not skip, without it. load() is lru_cache'd on its arguments only, not on 
 monkeypatched here, so every test that calls it clears the cache before and after.
 Known bugs, when there are any, stay visible as xfail(strict=True, raises=...) at the end of their section.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -77,6 +78,7 @@ def test_parse_idx_rejects_a_truncated_or_overlong_body(a, draw):
 
 # --- load(): errors ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """A data root under tmp_path, with the default cache and Debian folders moved there too (empty)."""
@@ -110,8 +112,11 @@ def test_load_without_files_says_what_to_do(isolated, name):
         assert "apt-get install dataset-fashion-mnist" in msg, msg
 
 
-@pytest.mark.parametrize("present", [c for r in (1, 2, 3) for c in itertools.combinations(data.IDX_FILES, r)],
-                         ids=lambda c: "+".join(f.split("-")[0] + "-" + f.split("-")[1] for f in c))
+@pytest.mark.parametrize(
+    "present",
+    [c for r in (1, 2, 3) for c in itertools.combinations(data.IDX_FILES, r)],
+    ids=lambda c: "+".join(f.split("-")[0] + "-" + f.split("-")[1] for f in c),
+)
 def test_load_from_a_partial_folder_names_exactly_the_missing_files(isolated, present):
     """A root with some of the four IDX files is a DataError naming the root and exactly the absent files."""
     for f in present:
@@ -128,12 +133,16 @@ def write_all(root: Path, content: bytes, suffix: str) -> Path:
     return root / (IMAGES + suffix)  # the first file load() reads
 
 
-@pytest.mark.parametrize("suffix,content", [
-    ("", idx_bytes(np.zeros((2, 3, 3), np.uint8))),  # a valid IDX file, but not Fashion-MNIST
-    (".gz", gzip.compress(b"not an IDX file", mtime=0)),
-    (".gz", b"not gzip at all"),
-    (".gz", b""),
-], ids=["wrong-idx", "wrong-gz-content", "not-gzip", "empty-gz"])
+@pytest.mark.parametrize(
+    "suffix,content",
+    [
+        ("", idx_bytes(np.zeros((2, 3, 3), np.uint8))),  # a valid IDX file, but not Fashion-MNIST
+        (".gz", gzip.compress(b"not an IDX file", mtime=0)),
+        (".gz", b"not gzip at all"),
+        (".gz", b""),
+    ],
+    ids=["wrong-idx", "wrong-gz-content", "not-gzip", "empty-gz"],
+)
 def test_load_of_a_file_with_wrong_bytes_says_it_is_corrupt_and_to_delete_it(isolated, suffix, content):
     """Right name, wrong bytes: a DataError naming the file, calling it corrupt (or unreadable), saying to delete it."""
     path = write_all(isolated, content, suffix)
@@ -163,19 +172,25 @@ def test_load_of_a_gz_with_a_damaged_deflate_stream_is_a_data_error(isolated):
 
 # --- load(): the real Debian Fashion-MNIST ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def official():
     """(images (60000, 28, 28), labels (60000,)) of the official training file, parsed here."""
     missing = [f for f in data.IDX_FILES if not (DEBIAN / (f + ".gz")).is_file()]
     if missing:
-        pytest.fail(f"Fashion-MNIST not found in {DEBIAN} (missing {', '.join(missing)}): "
-                    "run `apt-get install dataset-fashion-mnist`", pytrace=False)
+        pytest.fail(
+            f"Fashion-MNIST not found in {DEBIAN} (missing {', '.join(missing)}): "
+            "run `apt-get install dataset-fashion-mnist`",
+            pytrace=False,
+        )
     images = gzip.decompress((DEBIAN / (IMAGES + ".gz")).read_bytes())
     labels = gzip.decompress((DEBIAN / (LABELS + ".gz")).read_bytes())
     assert struct.unpack(">4i", images[:16]) == (2051, 60000, 28, 28)
     assert struct.unpack(">2i", labels[:8]) == (2049, 60000)
-    return (np.frombuffer(images, np.uint8, offset=16).reshape(60000, 28, 28),
-            np.frombuffer(labels, np.uint8, offset=8).astype(np.int64))
+    return (
+        np.frombuffer(images, np.uint8, offset=16).reshape(60000, 28, 28),
+        np.frombuffer(labels, np.uint8, offset=8).astype(np.int64),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +237,8 @@ def test_debian_fashion_mnist_splits_the_official_training_file_50000_10000(offi
 @pytest.mark.parametrize("layout", ["flat", "torchvision"])
 @pytest.mark.parametrize("compressed", [True, False], ids=["gz", "decompressed"])
 def test_data_root_accepts_gz_or_decompressed_files_flat_or_in_torchvision_layout(
-        official, decompressed, fresh_load, tmp_path, monkeypatch, layout, compressed):
+    official, decompressed, fresh_load, tmp_path, monkeypatch, layout, compressed
+):
     """A --data-root with the files (.gz or not) directly or in <root>/FashionMNIST/raw/ gives the same dataset."""
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     root = tmp_path / "root"
@@ -238,6 +254,7 @@ def test_data_root_accepts_gz_or_decompressed_files_flat_or_in_torchvision_layou
 
 
 # --- stratified_subset --------------------------------------------------------------------------
+
 
 @st.composite
 def labelled_pools(draw):
@@ -296,6 +313,7 @@ def test_full_tier_subsets_of_fashion_mnist_can_be_drawn(official, fresh_load):
 
 
 # --- make_noise ---------------------------------------------------------------------------------
+
 
 @st.composite
 def noise_cases(draw):
@@ -374,13 +392,16 @@ def test_make_noise_randX_rows_have_the_requested_mean_and_std(stats):
     assert torch.equal(out.y, y) and torch.equal(out.x[~out.is_noise], x[~out.is_noise])
 
 
-@pytest.mark.parametrize("kind,fraction", [("randZ", 0.5), ("", 0.5), ("randY", -0.01), ("randY", 1.01),
-                                           ("randX", float("nan")), ("none", 2.0)])
+@pytest.mark.parametrize(
+    "kind,fraction",
+    [("randZ", 0.5), ("", 0.5), ("randY", -0.01), ("randY", 1.01), ("randX", float("nan")), ("none", 2.0)],
+)
 def test_make_noise_rejects_unknown_kinds_and_fractions_outside_0_1(kind, fraction):
     """An unknown noise kind or a fraction outside [0, 1] (or NaN) is a ValueError."""
     with pytest.raises(ValueError):
-        data.make_noise(torch.zeros(10, 2), torch.zeros(10, dtype=torch.long), kind, fraction, 10,
-                        torch.Generator().manual_seed(0))
+        data.make_noise(
+            torch.zeros(10, 2), torch.zeros(10, dtype=torch.long), kind, fraction, 10, torch.Generator().manual_seed(0)
+        )
 
 
 def test_nested_order_prefixes_are_stratified_and_cover_every_index():

@@ -2,6 +2,7 @@
 for the dataset, fails it outright (pytest.fail); a recorded outcome ends it as an xfail; without a
 record the claim must hold (AssertionError otherwise). A failed gate makes the claim inconclusive.
 Cannot check: pytest's own xfail machinery (tested by pytest)."""
+
 from __future__ import annotations
 
 import pytest

@@ -9,6 +9,7 @@ fields and which dataset identity the result-store key covers, and the p-values,
 pass/fail decisions of the statistics on constructed data. Expected values are computed here,
 independently of the code under test (by hand, by counting, or from the data's construction).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,6 +48,7 @@ def scripted_train_accuracy(monkeypatch, scripts: dict[int, list[float]]):
         real(model, X, Y, noise, rows, hist, epoch, *args, **kwargs)
         for m in rows.cpu().numpy():
             hist["train_acc"][m, epoch] = scripts[int(m)][epoch]
+
     monkeypatch.setattr(train_mod, "_evaluate", evaluate)
 
 
@@ -57,9 +59,11 @@ def test_a_run_is_fitted_only_at_exactly_100_percent(monkeypatch):
     """A run is fitted at its first epoch with training accuracy exactly 1.0 and stops there; accuracies
     just below 1.0 never count; a run that never reaches 1.0 is right-censored at max_epochs (fitted=False,
     epochs_to_fit=max_epochs, every epoch of the budget in its history)."""
-    scripts = {0: [0.5, 0.99, ALMOST, 1.0, 1.0, 1.0],   # fits at epoch 4
-               1: [0.9, ALMOST, ALMOST, ALMOST, ALMOST, ALMOST],  # never fits
-               2: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]}   # fits at epoch 1
+    scripts = {
+        0: [0.5, 0.99, ALMOST, 1.0, 1.0, 1.0],  # fits at epoch 4
+        1: [0.9, ALMOST, ALMOST, ALMOST, ALMOST, ALMOST],  # never fits
+        2: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    }  # fits at epoch 1
     scripted_train_accuracy(monkeypatch, scripts)
     runs = [tiny_run(seed=s, max_epochs=6) for s in range(3)]
     fits, censored, first = train_group(runs, tiny_dataset())
@@ -74,8 +78,9 @@ def test_the_fit_epoch_is_the_first_perfect_epoch_also_when_training_goes_on(mon
     """With stop_when_fitted=False every run trains the whole budget, and epochs_to_fit is still the
     first epoch at 1.0 (not a later one, not the last), while a run never at 1.0 is censored at the budget."""
     scripted_train_accuracy(monkeypatch, {0: [0.5, 1.0, 0.9, 1.0, 1.0], 1: [0.2, ALMOST, 0.3, ALMOST, 0.99]})
-    fits, censored = train_group([tiny_run(seed=s, max_epochs=5, stop_when_fitted=False) for s in (0, 1)],
-                                 tiny_dataset())
+    fits, censored = train_group(
+        [tiny_run(seed=s, max_epochs=5, stop_when_fitted=False) for s in (0, 1)], tiny_dataset()
+    )
     assert (fits.fitted, fits.epochs_to_fit, fits.epochs_run) == (True, 2, 5)
     assert (censored.fitted, censored.epochs_to_fit, censored.epochs_run) == (False, 5, 5)
 
@@ -100,8 +105,12 @@ def test_a_resumed_group_that_trains_on_after_a_fit_matches_an_uninterrupted_one
         train_group(runs, tiny_dataset(), checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt_at(4))
     resumed = train_group(runs, tiny_dataset(), checkpoint=ckpt)
     for a, b in zip(straight, resumed):
-        assert (a.fitted, a.epochs_to_fit, a.epochs_run, a.weight_norm) == (b.fitted, b.epochs_to_fit, b.epochs_run,
-                                                                           b.weight_norm)
+        assert (a.fitted, a.epochs_to_fit, a.epochs_run, a.weight_norm) == (
+            b.fitted,
+            b.epochs_to_fit,
+            b.epochs_run,
+            b.weight_norm,
+        )
         for k in a.history:
             np.testing.assert_array_equal(a.history[k], b.history[k])
 
@@ -117,8 +126,16 @@ def twin_dataset(val_labels: str) -> Dataset:
     validation accuracy at the fit epoch is known exactly."""
     base = tiny_dataset(n_train=30, n_val=30)
     val_y = base.train_y.clone() if val_labels == "same" else (base.train_y + 1) % base.num_classes
-    return Dataset("tiny", base.train_x, base.train_y, base.train_x.clone(), val_y, base.num_classes,
-                   "memory", f"twin-{val_labels}")
+    return Dataset(
+        "tiny",
+        base.train_x,
+        base.train_y,
+        base.train_x.clone(),
+        val_y,
+        base.num_classes,
+        "memory",
+        f"twin-{val_labels}",
+    )
 
 
 FAST_FIT = dict(n_train=30, n_val=30, width=64, lr=0.5, max_epochs=300, val_every=1000)
@@ -149,9 +166,16 @@ def test_validation_accuracy_of_a_random_label_run_is_measured_against_clean_lab
 def disjoint_dataset() -> Dataset:
     """Training pixels in 0..127, validation pixels in 128..255: every example says which split it is from."""
     g = torch.Generator().manual_seed(11)
-    return Dataset("split", torch.randint(0, 128, (60, 1, 3, 3), generator=g, dtype=torch.uint8),
-                   torch.arange(60) % 3, torch.randint(128, 256, (45, 1, 3, 3), generator=g, dtype=torch.uint8),
-                   torch.arange(45) % 3, 3, "memory", "split")
+    return Dataset(
+        "split",
+        torch.randint(0, 128, (60, 1, 3, 3), generator=g, dtype=torch.uint8),
+        torch.arange(60) % 3,
+        torch.randint(128, 256, (45, 1, 3, 3), generator=g, dtype=torch.uint8),
+        torch.arange(45) % 3,
+        3,
+        "memory",
+        "split",
+    )
 
 
 def test_the_validation_set_is_a_balanced_subset_of_the_validation_split_scaled_to_unit_range():
@@ -199,18 +223,54 @@ def test_seeds_draw_their_own_noise_examples_and_random_labels():
 # ---------------------------------------------------------------------------------------------------
 # What the result-store key covers
 
-MLP_ALTERNATIVES = dict(dataset="other", n_train=61, n_val=31, width=17, depth=3, lr=0.21, batch_size=17,
-                        max_epochs=7, noise="randX", noise_fraction=0.25, seed=1, val_every=2,
-                        stop_when_fitted=False, sharpness="power", pool=2, nested=True, target_loss=0.5)
-CNN_ALTERNATIVES = dict(dataset="other", n_train=61, n_val=31, crop=24, downsample=2, channels=32, dense=(100,),
-                        lr=0.02, halve_every=5, momentum=0.5, batch_size=64, epochs=10, labels="random",
-                        regularizer="dropout", strength=0.2, seed=1, val_every=2)
+MLP_ALTERNATIVES = dict(
+    dataset="other",
+    n_train=61,
+    n_val=31,
+    width=17,
+    depth=3,
+    lr=0.21,
+    batch_size=17,
+    max_epochs=7,
+    noise="randX",
+    noise_fraction=0.25,
+    seed=1,
+    val_every=2,
+    stop_when_fitted=False,
+    sharpness="power",
+    pool=2,
+    nested=True,
+    target_loss=0.5,
+)
+CNN_ALTERNATIVES = dict(
+    dataset="other",
+    n_train=61,
+    n_val=31,
+    crop=24,
+    downsample=2,
+    channels=32,
+    dense=(100,),
+    lr=0.02,
+    halve_every=5,
+    momentum=0.5,
+    batch_size=64,
+    epochs=10,
+    labels="random",
+    regularizer="dropout",
+    strength=0.2,
+    seed=1,
+    val_every=2,
+)
 
 
-@pytest.mark.parametrize("base, alternatives", [
-    (tiny_run(noise="randY", noise_fraction=0.5), MLP_ALTERNATIVES),
-    (CNNConfig(dataset="tiny", n_train=60, n_val=30, regularizer="gaussian", strength=0.1), CNN_ALTERNATIVES),
-], ids=["mlp", "cnn"])
+@pytest.mark.parametrize(
+    "base, alternatives",
+    [
+        (tiny_run(noise="randY", noise_fraction=0.5), MLP_ALTERNATIVES),
+        (CNNConfig(dataset="tiny", n_train=60, n_val=30, regularizer="gaussian", strength=0.1), CNN_ALTERNATIVES),
+    ],
+    ids=["mlp", "cnn"],
+)
 def test_every_config_field_changes_the_store_key(base, alternatives):
     """Changing any single field of a run's config gives a new store key (a stored run is never
     answered for a config that differs in any field); equal configs share a key."""
@@ -246,14 +306,17 @@ def test_the_store_key_covers_the_dataset_fingerprint_harness_version_and_code(m
 
 def synthetic_result(config, metrics, fitted=False, epochs_to_fit=7) -> RunResult:
     history = {k: np.linspace(0.1, 0.9, 3) + i for i, k in enumerate(metrics)}
-    return RunResult(config, history, fitted, epochs_to_fit, 0.25, 3.5, 1.25, {"device": "cpu"},
-                     {"sharpness": 2.0})
+    return RunResult(config, history, fitted, epochs_to_fit, 0.25, 3.5, 1.25, {"device": "cpu"}, {"sharpness": 2.0})
 
 
-@pytest.mark.parametrize("config, metrics", [
-    (tiny_run(noise="randY", noise_fraction=0.5), METRICS),
-    (CNNConfig(dataset="tiny", n_train=60, n_val=30, dense=(8, 4)), cnn.METRICS),
-], ids=["mlp", "cnn"])
+@pytest.mark.parametrize(
+    "config, metrics",
+    [
+        (tiny_run(noise="randY", noise_fraction=0.5), METRICS),
+        (CNNConfig(dataset="tiny", n_train=60, n_val=30, dense=(8, 4)), cnn.METRICS),
+    ],
+    ids=["mlp", "cnn"],
+)
 def test_a_stored_result_loads_back_field_for_field(tmp_path, config, metrics):
     """Store.load returns exactly what was saved: config, history, fitted, epochs_to_fit, flip rate,
     weight norm, wall time, info and measures; for another dataset fingerprint it returns nothing."""
@@ -292,7 +355,7 @@ def test_an_entry_whose_recorded_config_differs_is_not_returned(tmp_path):
 
 def binomial_tail(k: int, n: int, p: float) -> float:
     """P(X >= k) for X ~ Binomial(n, p), by summing the probability mass (independent of scipy)."""
-    return sum(math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k, n + 1))
+    return sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
 
 
 @pytest.mark.parametrize("k, n, null_share", [(9, 10, 0.9), (9, 10, 0.8), (10, 10, 0.5), (3, 10, 0.5), (7, 8, 0.6)])
@@ -304,6 +367,7 @@ def test_share_test_p_value_is_the_one_sided_tail_under_the_stated_null_share(k,
     assert v.p_value == pytest.approx(binomial_tail(k, n, null_share), rel=1e-9)
     assert (v.statistic, v.n, v.effect) == (k, n, k / n)
     from scipy.stats import beta
+
     low = beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
     high = beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
     assert v.interval == pytest.approx((low, high), rel=1e-6)

@@ -1,4 +1,5 @@
 """`--plan`: the full tier's cost from harness/plan.py's cost model, without training or a GPU."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,17 +19,30 @@ def shaped(side: int, channels: int, classes: int = 10) -> Dataset:
     return Dataset("shape", x, y, x, y, classes, "memory", "shape")
 
 
-@pytest.mark.parametrize("run, models, ds, measured", [
-    (RunConfig(width=4096), 25, shaped(28, 1), 4.08),
-    (RunConfig(width=64), 20, shaped(28, 1), 0.17),
-    (CNNConfig(), 270, shaped(28, 1), 123.4)])
+@pytest.mark.parametrize(
+    "run, models, ds, measured",
+    [
+        (RunConfig(width=4096), 25, shaped(28, 1), 4.08),
+        (RunConfig(width=64), 20, shaped(28, 1), 0.17),
+        (CNNConfig(), 270, shaped(28, 1), 123.4),
+    ],
+)
 def test_the_cost_model_reproduces_the_h200_measurements_it_was_calibrated_on(run, models, ds, measured):
     assert plan.epoch_seconds(run, ds, models) == pytest.approx(measured, rel=0.05)
 
 
-@pytest.mark.parametrize("width, n, models, measured", [
-    (8192, 50_000, 65, 34.75), (4096, 50_000, 65, 10.74), (4096, 50_000, 45, 7.19), (4096, 6250, 45, 1.02),
-    (4096, 50_000, 20, 4.03), (4096, 50_000, 15, 2.90), (2048, 50_000, 45, 2.60)])
+@pytest.mark.parametrize(
+    "width, n, models, measured",
+    [
+        (8192, 50_000, 65, 34.75),
+        (4096, 50_000, 65, 10.74),
+        (4096, 50_000, 45, 7.19),
+        (4096, 6250, 45, 1.02),
+        (4096, 50_000, 20, 4.03),
+        (4096, 50_000, 15, 2.90),
+        (2048, 50_000, 45, 2.60),
+    ],
+)
 def test_the_cost_model_is_within_a_quarter_of_the_dry_run_on_wide_groups(width, n, models, measured):
     """The full tier's groups of width 2,048 and more, timed by `--dry-run` on the same H200."""
     estimate = plan.epoch_seconds(RunConfig(width=width, n_train=n), shaped(28, 1), models)

@@ -1,4 +1,5 @@
 """The claims report: merging runs, the verdict words, and the table."""
+
 from __future__ import annotations
 
 import json
@@ -9,22 +10,62 @@ from harness import report
 from harness.rows import Row
 
 
-def row(claim="C2a", test="test_x[smoke]", role="claim", passed=True, pytest="passed", base_seed=0, device="cpu",
-        verdict=None, **kw) -> Row:
+def row(
+    claim="C2a",
+    test="test_x[smoke]",
+    role="claim",
+    passed=True,
+    pytest="passed",
+    base_seed=0,
+    device="cpu",
+    verdict=None,
+    **kw,
+) -> Row:
     """A consistent row: holds (p 0.0039), inconclusive (p 0.36), absent (absent p 0.01) or
     contradicted (reverse p 0.0039, effect 0.7)."""
     verdict = verdict or ("holds" if passed else "inconclusive")
-    p, p_reverse, p_absent, effect = {"holds": (0.0039, 1.0, 1.0, 1.4), "inconclusive": (0.36, 0.5, 0.2, 1.4),
-                                      "absent": (0.36, 0.5, 0.01, 1.1),
-                                      "contradicted": (1.0, 0.0039, 0.001, 0.7)}[verdict]
-    base = dict(claim=claim, test=test, module="claims/test_time_to_fit.py", role=role, tier="smoke",
-                dataset="fashion-mnist", method="sign test", statistic=8.0, p_value=p, p_reverse=p_reverse, alpha=0.05,
-                p_absent=p_absent, reverse_min=1 / 1.2, effect=effect, effect_name="ratio", interval=[1.3, 1.5],
-                min_effect=1.2, n_seeds=8, passed=passed,
-                verdict=verdict, claim_outcome=verdict if role == "claim" else None, pytest=pytest, wall_s=1.0,
-                compute_s=2.0, note="", seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
-                provenance={"base_seed": base_seed, "device": device, "git": "abc123", "torch": "2.14",
-                            "runs_trained_with": [f"{device}, 2 threads, torch 2.14"]}, details={})
+    p, p_reverse, p_absent, effect = {
+        "holds": (0.0039, 1.0, 1.0, 1.4),
+        "inconclusive": (0.36, 0.5, 0.2, 1.4),
+        "absent": (0.36, 0.5, 0.01, 1.1),
+        "contradicted": (1.0, 0.0039, 0.001, 0.7),
+    }[verdict]
+    base = dict(
+        claim=claim,
+        test=test,
+        module="claims/test_time_to_fit.py",
+        role=role,
+        tier="smoke",
+        dataset="fashion-mnist",
+        method="sign test",
+        statistic=8.0,
+        p_value=p,
+        p_reverse=p_reverse,
+        alpha=0.05,
+        p_absent=p_absent,
+        reverse_min=1 / 1.2,
+        effect=effect,
+        effect_name="ratio",
+        interval=[1.3, 1.5],
+        min_effect=1.2,
+        n_seeds=8,
+        passed=passed,
+        verdict=verdict,
+        claim_outcome=verdict if role == "claim" else None,
+        pytest=pytest,
+        wall_s=1.0,
+        compute_s=2.0,
+        note="",
+        seeds=[base_seed * 10_000, base_seed * 10_000 + 7],
+        provenance={
+            "base_seed": base_seed,
+            "device": device,
+            "git": "abc123",
+            "torch": "2.14",
+            "runs_trained_with": [f"{device}, 2 threads, torch 2.14"],
+        },
+        details={},
+    )
     return Row.from_dict({**base, **kw})
 
 
@@ -49,13 +90,18 @@ def test_runs_of_other_base_seeds_or_devices_never_overwrite_each_other(tmp_path
     the same test in the same run (base seed and device) replaces its rows. The markdown has one
     section per run with its provenance."""
     report.write([row(), row(claim="C5", test="test_y[smoke]")], tmp_path)
-    report.write([row(base_seed=3, p_value=0.2, passed=False), row(device="cuda (NVIDIA H100)", p_value=0.01)],
-                 tmp_path)
+    report.write(
+        [row(base_seed=3, p_value=0.2, passed=False), row(device="cuda (NVIDIA H100)", p_value=0.01)], tmp_path
+    )
     report.write([row(p_value=0.002)], tmp_path)
     rows = json.loads((tmp_path / "smoke" / "fashion-mnist" / "claims.json").read_text())
     got = sorted((r.claim, *r.run, r.p_value) for r in map(Row.from_dict, rows))
-    assert got == [("C2a", 0, "cpu", 0.002), ("C2a", 0, "cuda (NVIDIA H100)", 0.01), ("C2a", 3, "cpu", 0.2),
-                   ("C5", 0, "cpu", 0.0039)]
+    assert got == [
+        ("C2a", 0, "cpu", 0.002),
+        ("C2a", 0, "cuda (NVIDIA H100)", 0.01),
+        ("C2a", 3, "cpu", 0.2),
+        ("C5", 0, "cpu", 0.0039),
+    ]
     md = (tmp_path / "smoke" / "fashion-mnist" / "claims.md").read_text()
     assert md.count("## Base seed") == 3 and "## Base seed 3, cpu" in md and "commit abc123" in md
     assert "runs trained with cpu, 2 threads, torch 2.14" in md
@@ -68,8 +114,10 @@ def test_verdict_words_follow_each_rows_own_decision():
     assert report.verdict_word(row()) == "holds"
     recorded = {"dataset": "fashion-mnist", "outcomes": ["contradicted"]}
     assert report.verdict_word(row(passed=False, pytest="failed")) == "inconclusive (FAILED)"
-    assert report.verdict_word(row(passed=False, pytest="xfailed", verdict="contradicted",
-                                   expected=recorded)) == "contradicted (as recorded for fashion-mnist)"
+    assert (
+        report.verdict_word(row(passed=False, pytest="xfailed", verdict="contradicted", expected=recorded))
+        == "contradicted (as recorded for fashion-mnist)"
+    )
     assert report.verdict_word(row(role="part", passed=False, verdict="absent")) == "absent"
     assert report.verdict_word(row(role="negative control", passed=False)) == "control ok"
     assert report.verdict_word(row(role="negative control", passed=True)) == "CONTROL HELD"
@@ -95,8 +143,10 @@ def test_robustness_table_counts_outcomes_over_base_seeds():
 
     rows = [row(base_seed=k, passed=k != 2, pytest="passed" if k != 2 else "failed") for k in range(4)]
     rows += [row(role="negative control", passed=False, base_seed=k) for k in range(4)]
-    rows += [row(claim="C5", test="test_y[smoke]", base_seed=k, passed=False, pytest="xfailed", verdict="contradicted")
-             for k in range(5)]
+    rows += [
+        row(claim="C5", test="test_y[smoke]", base_seed=k, passed=False, pytest="xfailed", verdict="contradicted")
+        for k in range(5)
+    ]
     lines = table(rows, parse_seeds("0-4")).splitlines()
     c2a = next(line for line in lines if "| C2a |" in line)
     assert "| ratio | " in c2a

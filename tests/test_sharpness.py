@@ -1,4 +1,5 @@
 """The sharpness estimators against exact Hessians, a closed form, each other and themselves."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -35,7 +36,7 @@ def exact_spectrum(model: BatchedMLP, m: int, X, Y) -> torch.Tensor:
         parts, i = [], 0
         for shape in shapes:
             k = int(np.prod(shape))
-            parts.append(theta[i:i + k].view(shape))
+            parts.append(theta[i : i + k].view(shape))
             i += k
         h = X[m]
         for j in range(len(ws)):
@@ -43,6 +44,7 @@ def exact_spectrum(model: BatchedMLP, m: int, X, Y) -> torch.Tensor:
             if j < len(ws) - 1:
                 h = torch.relu(h)
         return F.cross_entropy(h, Y[m])
+
     return torch.linalg.eigvalsh(torch.autograd.functional.hessian(loss, flat))
 
 
@@ -56,8 +58,15 @@ def tiny_mlp(models, d, hidden, classes, n, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(models=st.integers(1, 3), d=st.integers(2, 4), hidden=st.integers(2, 4), classes=st.integers(2, 3),
-       n=st.integers(3, 10), chunk=st.integers(1, 10), seed=st.integers(0, 2**31))
+@given(
+    models=st.integers(1, 3),
+    d=st.integers(2, 4),
+    hidden=st.integers(2, 4),
+    classes=st.integers(2, 3),
+    n=st.integers(3, 10),
+    chunk=st.integers(1, 10),
+    seed=st.integers(0, 2**31),
+)
 def test_power_iteration_matches_the_exact_hessian_of_tiny_mlps(models, d, hidden, classes, n, chunk, seed):
     """Power iteration on batched, chunked HVPs finds each model's eigenvalue of largest magnitude
     (float64, relative error < 1e-6). Cannot check: nearly degenerate top pairs (excluded)."""
@@ -66,8 +75,12 @@ def test_power_iteration_matches_the_exact_hessian_of_tiny_mlps(models, d, hidde
     for ev in spectra:
         mags = ev.abs().sort().values
         assume(mags[-1] > 1e-6 and mags[-2] < 0.9 * mags[-1])  # a gap power iteration can resolve
-    est = top_eigenvalue(partial(mlp_losses, model, X, Y, chunk=chunk), [p.detach() for p in model.parameters()],
-                         generators=gens(models), **EXACT)
+    est = top_eigenvalue(
+        partial(mlp_losses, model, X, Y, chunk=chunk),
+        [p.detach() for p in model.parameters()],
+        generators=gens(models),
+        **EXACT,
+    )
     for m, ev in enumerate(spectra):
         want = ev[ev.abs().argmax()].item()
         assert est.converged[m]
@@ -82,8 +95,10 @@ def test_both_estimators_match_the_least_squares_closed_form():
     X = torch.randn(M, n, d, generator=g, dtype=torch.float64)
     y = torch.randn(M, n, generator=g, dtype=torch.float64)
     w = torch.randn(M, d, generator=g, dtype=torch.float64)
+
     def losses(rows):
         return [lambda ps: ((torch.einsum("mnd,md->mn", X[rows], ps[0]) - y[rows]) ** 2).mean(1)]
+
     want = np.array([torch.linalg.eigvalsh(2 / n * X[m].T @ X[m]).max().item() for m in range(M)])
     exact = top_eigenvalue(losses, [w], generators=gens(M), **EXACT)
     lecun = lecun_eigenvalue(losses, [w], generators=gens(M), gamma=0.1, tol=1e-9, max_iters=50_000)
@@ -107,10 +122,13 @@ def test_lecun_without_the_gamma_on_the_old_term_settles_at_lambda_over_gamma():
         step = grad(a * misprint / misprint.norm()) - grad(torch.zeros(3, dtype=torch.float64))
         misprint = misprint + (gamma / a) * step
     assert misprint.norm().item() > 10 * H_top  # it grows without bound instead of settling at lambda
+
     def losses(rows):
         return [lambda ps: (torch.einsum("mnd,md->mn", X[rows], ps[0]) ** 2).mean(1)]
-    ours = lecun_eigenvalue(losses, [torch.zeros(1, 3, dtype=torch.float64)], generators=gens(1), gamma=gamma,
-                            tol=1e-10, max_iters=20_000)
+
+    ours = lecun_eigenvalue(
+        losses, [torch.zeros(1, 3, dtype=torch.float64)], generators=gens(1), gamma=gamma, tol=1e-10, max_iters=20_000
+    )
     assert ours.value[0] == pytest.approx(H_top, rel=1e-6)
 
 
@@ -124,8 +142,11 @@ def test_the_two_estimators_agree_on_trained_models():
     other models (seed 0's random labels fitted at epoch 135 instead of unfitted at 300), on which the
     paper's estimator stops with residual 0.11-0.22 in 3 of 4, within 7.4% of power iteration."""
     ds = tiny_dataset(n_train=400, side=6, classes=4)
-    runs = [tiny_run(seed=s, n_train=300, width=64, lr=0.5, max_epochs=300, sharpness="both", noise=k,
-                     noise_fraction=f) for s in (0, 1) for k, f in (("none", 0.0), ("randY", 1.0))]
+    runs = [
+        tiny_run(seed=s, n_train=300, width=64, lr=0.5, max_epochs=300, sharpness="both", noise=k, noise_fraction=f)
+        for s in (0, 1)
+        for k, f in (("none", 0.0), ("randY", 1.0))
+    ]
     checked = 0
     for r in train_group(runs, ds, fused=False):
         m = r.measures
@@ -146,8 +167,11 @@ def test_batched_estimates_equal_one_model_at_a_time(estimator):
     together = estimator(partial(mlp_losses, model, X, Y), params, generators=gens(4))
     assert len(set(together.iterations)) > 1
     for m in range(4):
-        alone = estimator(partial(mlp_losses, model, X[m:m + 1], Y[m:m + 1]), [p[m:m + 1] for p in params],
-                          generators=[torch_generator("v", m)])
+        alone = estimator(
+            partial(mlp_losses, model, X[m : m + 1], Y[m : m + 1]),
+            [p[m : m + 1] for p in params],
+            generators=[torch_generator("v", m)],
+        )
         assert alone.iterations[0] == together.iterations[m]
         assert alone.value[0] == pytest.approx(together.value[m], rel=1e-12)
         assert alone.residual[0] == pytest.approx(together.residual[m], rel=1e-12, abs=1e-15)

@@ -8,6 +8,7 @@ alternative is rejected. (2) Hypothesis properties: exact p-values, how ties and
 rank invariance, brute-force references (Holm as closed Bonferroni testing, the binomial tail by
 counting). (3) Bad input raises ValueError. Known defects, when there are any, are xfail(strict=True), never deleted.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,7 +44,7 @@ def _assert_rate_at_most_alpha(rejected, alpha: float = ALPHA) -> float:
 
 def _binomial_tail_by_counting(k: int, n: int) -> Fraction:
     """P(X >= k) for X ~ Binomial(n, 1/2), as an exact fraction (independent of scipy)."""
-    return Fraction(sum(math.comb(n, j) for j in range(k, n + 1)), 2 ** n)
+    return Fraction(sum(math.comb(n, j) for j in range(k, n + 1)), 2**n)
 
 
 def _censor(values, budget):
@@ -67,8 +68,11 @@ def null_sign_test_rejections(n_seeds: int, budget: float, seed: int = 0):
     return np.array(rejected), float(np.mean(censored))
 
 
-@pytest.mark.parametrize("n_seeds, budget", [(5, math.inf), (10, math.inf), (5, BUDGET_30PCT), (10, BUDGET_30PCT)],
-                         ids=["5-seeds", "10-seeds", "5-seeds-30pct-censored", "10-seeds-30pct-censored"])
+@pytest.mark.parametrize(
+    "n_seeds, budget",
+    [(5, math.inf), (10, math.inf), (5, BUDGET_30PCT), (10, BUDGET_30PCT)],
+    ids=["5-seeds", "10-seeds", "5-seeds-30pct-censored", "10-seeds-30pct-censored"],
+)
 def test_sign_test_false_positive_rate_is_at_most_alpha(n_seeds, budget):
     """Paired slow/fast from one distribution (optionally ~30% right-censored) reject at most alpha of the time.
 
@@ -103,8 +107,9 @@ def null_page_trend_rejections(n_seeds: int, n_settings: int, ties: bool = False
     return np.array(rejected)
 
 
-@pytest.mark.parametrize("n_seeds, n_settings, ties", [(5, 3, False), (5, 4, False), (5, 4, True)],
-                         ids=["5x3", "5x4", "5x4-tied-integers"])
+@pytest.mark.parametrize(
+    "n_seeds, n_settings, ties", [(5, 3, False), (5, 4, False), (5, 4, True)], ids=["5x3", "5x4", "5x4-tied-integers"]
+)
 def test_page_trend_false_positive_rate_is_at_most_alpha(n_seeds, n_settings, ties):
     """iid rows (no trend along the settings) reject at most alpha of the time, with and without ties.
 
@@ -122,12 +127,16 @@ def test_sign_test_rejects_when_slow_is_1_5x_fast_in_every_seed(n_seeds):
     for _ in range(100):
         fast = rng.lognormal(LOG_MEDIAN, LOG_SD, n_seeds)
         v = S.censored_sign_test(1.5 * fast, fast, none, none, alpha=ALPHA, min_ratio=1.2)
-        assert v.passed and v.p_value == 0.5 ** n_seeds and v.effect == pytest.approx(1.5)
+        assert v.passed and v.p_value == 0.5**n_seeds and v.effect == pytest.approx(1.5)
     if n_seeds == 10:  # per-seed noise: a seed supports H1 with probability ~0.91, so k >= 9 of 10 ~ 0.77
         fast = rng.lognormal(LOG_MEDIAN, LOG_SD, (500, n_seeds))
         slow = 1.5 * fast * rng.lognormal(0.0, 0.3, fast.shape)
-        rate = np.mean([S.censored_sign_test(s, f, none, none, alpha=ALPHA, min_ratio=1.2).p_value < ALPHA
-                        for s, f in zip(slow, fast)])
+        rate = np.mean(
+            [
+                S.censored_sign_test(s, f, none, none, alpha=ALPHA, min_ratio=1.2).p_value < ALPHA
+                for s, f in zip(slow, fast)
+            ]
+        )
         assert rate >= 0.6, f"power {rate:.3f} under a clear 1.5x slowdown"
 
 
@@ -146,8 +155,10 @@ def test_page_trend_rejects_a_clear_increasing_trend(n_settings):
 
     Cannot check: power for weak or non-monotone trends."""
     rng = np.random.default_rng(3)
-    verdicts = [S.page_trend(np.arange(n_settings) + rng.normal(0, 0.5, (5, n_settings)), alpha=ALPHA,
-                             min_effect=0.5) for _ in range(200)]
+    verdicts = [
+        S.page_trend(np.arange(n_settings) + rng.normal(0, 0.5, (5, n_settings)), alpha=ALPHA, min_effect=0.5)
+        for _ in range(200)
+    ]
     rate = np.mean([v.passed for v in verdicts])
     assert rate >= 0.9, f"power {rate:.3f}"
 
@@ -184,12 +195,13 @@ def seeds_of_kinds(draw, kinds):
     names = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=15))
     rows = [SEED_KINDS[k][0](draw(EPOCHS), draw(st.integers(1, 9))) for k in names]
     slow, fast, sc, fc = (np.array(column) for column in zip(*rows))
-    return (slow.astype(float), fast.astype(float), sc.astype(bool), fc.astype(bool)), \
-        sum(SEED_KINDS[k][1] for k in names)
+    return (slow.astype(float), fast.astype(float), sc.astype(bool), fc.astype(bool)), sum(
+        SEED_KINDS[k][1] for k in names
+    )
 
 
 @PROPERTY
-@given(sign_test_inputs(), st.integers(0, 2 ** 32 - 1))
+@given(sign_test_inputs(), st.integers(0, 2**32 - 1))
 def test_sign_test_p_value_lies_in_unit_interval(inputs, seed):
     """For any values and censoring flags the p-value is in [0, 1] and the statistic counts seeds.
 
@@ -219,7 +231,7 @@ def matrices(elements=SMALL_INTEGERS):
 
 
 @PROPERTY
-@given(matrices(), st.integers(0, 2 ** 32 - 1))
+@given(matrices(), st.integers(0, 2**32 - 1))
 def test_page_trend_p_value_lies_in_unit_interval(data, seed):
     """For any (seeds x settings) data the p-value is in [0, 1] and the mean Spearman rho in [-1, 1].
 
@@ -236,7 +248,7 @@ def test_sign_test_with_every_seed_supporting_h1_gives_exactly_half_to_the_n(inp
     Cannot check: anything about the effect, which depends on the values."""
     inputs, k = inputs_and_k
     v = S.censored_sign_test(*inputs, alpha=ALPHA, min_ratio=1.0)
-    assert v.statistic == k == v.n and v.p_value == 0.5 ** v.n
+    assert v.statistic == k == v.n and v.p_value == 0.5**v.n
 
 
 @PROPERTY
@@ -264,8 +276,13 @@ def test_censored_slow_against_uncensored_fast_supports_h1_and_reverse_does_not(
     assert S.censored_sign_test(uncensored, budget, no, yes, alpha=ALPHA, min_ratio=1.0).statistic == 0
 
 
-INCREASING = [lambda x: 3 * x - 7, lambda x: np.exp(x / 4), lambda x: x ** 3, np.arctan,
-              lambda x: np.where(x > 0, 1000.0 * x, x)]  # strictly increasing and exact enough on -20..20
+INCREASING = [
+    lambda x: 3 * x - 7,
+    lambda x: np.exp(x / 4),
+    lambda x: x**3,
+    np.arctan,
+    lambda x: np.where(x > 0, 1000.0 * x, x),
+]  # strictly increasing and exact enough on -20..20
 
 
 @PROPERTY
@@ -279,17 +296,25 @@ def test_page_trend_is_invariant_to_strictly_increasing_transforms(data, transfo
     assert (a.statistic, a.p_value, a.effect, a.interval) == (b.statistic, b.p_value, b.effect, b.interval)
 
 
-P_VALUES = st.lists(st.one_of(st.sampled_from([0.0, 0.001, 0.01, 0.05, 0.2, 1.0]), st.floats(0.0, 1.0)),
-                    min_size=1, max_size=8)  # the fixed values make ties common
+P_VALUES = st.lists(
+    st.one_of(st.sampled_from([0.0, 0.001, 0.01, 0.05, 0.2, 1.0]), st.floats(0.0, 1.0)), min_size=1, max_size=8
+)  # the fixed values make ties common
 
 
 def holm_by_closed_bonferroni(p) -> np.ndarray:
     """Reference: Holm is closed testing with Bonferroni local tests, so the adjusted p_i is the
     largest Bonferroni p-value min(1, |S| * min_S p) over all index sets S containing i (2**(m-1) each)."""
     m = len(p)
-    return np.array([max(min(1.0, (1 + r) * min([p[i], *(p[j] for j in rest)]))
-                         for r in range(m) for rest in itertools.combinations([j for j in range(m) if j != i], r))
-                     for i in range(m)])
+    return np.array(
+        [
+            max(
+                min(1.0, (1 + r) * min([p[i], *(p[j] for j in rest)]))
+                for r in range(m)
+                for rest in itertools.combinations([j for j in range(m) if j != i], r)
+            )
+            for i in range(m)
+        ]
+    )
 
 
 @PROPERTY
@@ -317,16 +342,38 @@ def test_holm_matches_closed_bonferroni_reference(p):
     np.testing.assert_allclose(S.holm(p), holm_by_closed_bonferroni(p), rtol=1e-12, atol=0)
 
 
-def _part(p: float, effect: float, min_effect: float, alpha: float = ALPHA, p_reverse: float = 1.0,
-          p_absent: float = 1.0) -> S.Verdict:
+def _part(
+    p: float, effect: float, min_effect: float, alpha: float = ALPHA, p_reverse: float = 1.0, p_absent: float = 1.0
+) -> S.Verdict:
     """A verdict with these numbers; contradicted needs the effect at or below half the minimum."""
-    return S._verdict("part", 0.0, p=p, alpha=alpha, effect=effect, effect_name="effect", interval=(effect, effect),
-                      interval_level=0.95, min_effect=min_effect, reverse_min=min_effect / 2, n=5, p_reverse=p_reverse,
-                      p_absent=p_absent, power_curve={5: 0.5, 8: 0.9}, details={})
+    return S._verdict(
+        "part",
+        0.0,
+        p=p,
+        alpha=alpha,
+        effect=effect,
+        effect_name="effect",
+        interval=(effect, effect),
+        interval_level=0.95,
+        min_effect=min_effect,
+        reverse_min=min_effect / 2,
+        n=5,
+        p_reverse=p_reverse,
+        p_absent=p_absent,
+        power_curve={5: 0.5, 8: 0.9},
+        details={},
+    )
 
 
-PARTS = st.lists(st.tuples(st.one_of(st.sampled_from([0.0, 0.01, ALPHA, 0.1, 1.0]), st.floats(0.0, 1.0)),
-                           st.floats(-2.0, 2.0), st.sampled_from([0.0, 0.5, 1.0])), min_size=1, max_size=5)
+PARTS = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from([0.0, 0.01, ALPHA, 0.1, 1.0]), st.floats(0.0, 1.0)),
+        st.floats(-2.0, 2.0),
+        st.sampled_from([0.0, 0.5, 1.0]),
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 @PROPERTY
@@ -362,8 +409,11 @@ def test_verdict_passes_only_if_p_below_alpha_and_effect_reaches_min_effect(succ
     assert v.passed == (v.p_value < v.alpha and v.effect >= v.min_effect)
 
 
-@pytest.mark.parametrize("p, effect, passed", [(ALPHA, 1.0, False), (0.049, 1.0, True), (0.049, 0.999, False)],
-                         ids=["p-equal-alpha-fails", "effect-equal-min-passes", "effect-below-min-fails"])
+@pytest.mark.parametrize(
+    "p, effect, passed",
+    [(ALPHA, 1.0, False), (0.049, 1.0, True), (0.049, 0.999, False)],
+    ids=["p-equal-alpha-fails", "effect-equal-min-passes", "effect-below-min-fails"],
+)
 def test_verdict_rule_is_strict_in_p_and_inclusive_in_effect(p, effect, passed):
     """At the boundaries: p == alpha fails, effect == min_effect passes.
 
@@ -372,8 +422,9 @@ def test_verdict_rule_is_strict_in_p_and_inclusive_in_effect(p, effect, passed):
     assert v.passed is passed and v.outcome == ("holds" if passed else "inconclusive")
 
 
-@pytest.mark.parametrize("p", [-0.5, 1.5, float("nan"), -1e-6],
-                         ids=["negative", "above-one", "nan", "slightly-negative"])
+@pytest.mark.parametrize(
+    "p", [-0.5, 1.5, float("nan"), -1e-6], ids=["negative", "above-one", "nan", "slightly-negative"]
+)
 @pytest.mark.parametrize("which", ["p", "p_reverse"])
 def test_a_p_value_outside_zero_one_raises(p, which):
     """A p-value (forward or reverse) that is NaN or outside [0, 1] is a broken statistic and raises,
@@ -412,12 +463,12 @@ def test_each_test_reports_the_opposite_direction():
     rng = np.random.default_rng(0)
     slow, fast, no = np.full(8, 10.0), np.full(8, 20.0), np.zeros(8, bool)
     v = S.censored_sign_test(slow, fast, no, no, alpha=ALPHA, min_ratio=1.2)
-    assert v.outcome == "contradicted" and v.p_reverse == 0.5 ** 8
+    assert v.outcome == "contradicted" and v.p_reverse == 0.5**8
     assert S.censored_sign_test(fast, slow, no, no, alpha=ALPHA, min_ratio=1.2).outcome == "holds"
     censored_fast = S.censored_sign_test(slow, slow, no, ~no, alpha=ALPHA, min_ratio=1.2)
     # The "fast" runs never finished: they are the slow ones (reverse p 1/256), but by how much is unknown
     # (their ratio is at most 1, not known to be at most 1/1.2): absent, not contradicted.
-    assert censored_fast.p_reverse == 0.5 ** 8 and censored_fast.outcome == "absent"
+    assert censored_fast.p_reverse == 0.5**8 and censored_fast.outcome == "absent"
     assert S.share_test(np.zeros(8, bool), alpha=ALPHA, min_share=0.8).outcome == "contradicted"
     assert S.share_test(np.ones(8, bool), alpha=ALPHA, min_share=0.8).outcome == "holds"
     falling = np.tile([3.0, 2.0, 1.0, 0.0], (6, 1)) + rng.normal(0, 0.01, (6, 4))
@@ -456,7 +507,7 @@ def test_median_interval_contains_the_median_and_states_its_exact_level(values):
     if n >= 6:
         assert level >= 0.95
     elif n > 1:
-        assert (lo, hi) == (values.min(), values.max()) and level == pytest.approx(1 - 2 * 0.5 ** n)
+        assert (lo, hi) == (values.min(), values.max()) and level == pytest.approx(1 - 2 * 0.5**n)
 
 
 @pytest.mark.parametrize("n", [5, 8])
@@ -524,7 +575,7 @@ def test_power_of_page_trend_rises_with_seeds_and_is_reproducible():
     assert S.page_power.__wrapped__(0.5, 4, ALPHA, (5, 8)) == {5: curve[5], 8: curve[8]}
 
 
-def _guard_exact_page(monkeypatch, limit_bytes: int = 2 ** 30):
+def _guard_exact_page(monkeypatch, limit_bytes: int = 2**30):
     """Replace scipy's page_trend_test by one that records, instead of running, exact requests whose
     null distribution scipy would build by enumerating all k! rank permutations (k! * k int64s)."""
     real, too_big = sps.page_trend_test, []
@@ -556,12 +607,14 @@ def test_page_trend_with_many_settings_does_not_enumerate_every_permutation(monk
 _RNG = np.random.default_rng(0)
 _F3, _F2 = [False] * 3, [False] * 2
 BAD_INPUT = [
-    pytest.param(lambda: S.censored_sign_test([1, 2, 3], [1, 2], _F3, _F3, alpha=ALPHA, min_ratio=1),
-                 id="sign-test-fast-shorter"),
-    pytest.param(lambda: S.censored_sign_test([1, 2, 3], [1, 2, 3], _F2, _F3, alpha=ALPHA, min_ratio=1),
-                 id="sign-test-flags-shorter"),
-    pytest.param(lambda: S.censored_sign_test([], [], [], [], alpha=ALPHA, min_ratio=1),
-                 id="sign-test-empty"),
+    pytest.param(
+        lambda: S.censored_sign_test([1, 2, 3], [1, 2], _F3, _F3, alpha=ALPHA, min_ratio=1), id="sign-test-fast-shorter"
+    ),
+    pytest.param(
+        lambda: S.censored_sign_test([1, 2, 3], [1, 2, 3], _F2, _F3, alpha=ALPHA, min_ratio=1),
+        id="sign-test-flags-shorter",
+    ),
+    pytest.param(lambda: S.censored_sign_test([], [], [], [], alpha=ALPHA, min_ratio=1), id="sign-test-empty"),
     pytest.param(lambda: S.share_test([], alpha=ALPHA, min_share=0.5), id="share-test-empty"),
     pytest.param(lambda: S.page_trend(np.zeros((5, 2)), alpha=ALPHA, min_effect=0), id="page-2-settings"),
     pytest.param(lambda: S.page_trend(np.zeros((5, 1)), alpha=ALPHA, min_effect=0), id="page-1-setting"),

@@ -1,4 +1,5 @@
 """The result store: round trips, corruption, resumption and concurrent workers."""
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ def counting(monkeypatch, log):
     def spy(group, *args, **kwargs):
         log.append(len(group.runs))
         return real(group, *args, **kwargs)
+
     monkeypatch.setattr(store_mod, "train_to_end", spy)
 
 
@@ -93,6 +95,7 @@ def _worker(root, log_path, seeds):
         with open(log_path, "a") as f:
             f.write(f"{len(group.runs)}\n")
         return real(group, *args, **kwargs)
+
     sm.train_to_end = spy
     res = Store(root).get_or_train([tiny_run(seed=s, max_epochs=20) for s in seeds], tiny_dataset())
     return [r.history["train_acc"].tolist() for r in res]
@@ -123,13 +126,16 @@ def test_the_code_fingerprint_follows_code_not_docstrings_or_comments():
     assert _code_only('"""Module."""\nA = 1\n') != _code_only('"""Module."""\nA = 2\n')
 
 
-@pytest.mark.parametrize("trainer, modules", [("harness.train", "MLP_CODE"), ("harness.sharpness", "MLP_CODE"),
-                                              ("harness.cnn", "CNN_CODE")])
+@pytest.mark.parametrize(
+    "trainer, modules", [("harness.train", "MLP_CODE"), ("harness.sharpness", "MLP_CODE"), ("harness.cnn", "CNN_CODE")]
+)
 def test_the_code_fingerprint_covers_every_harness_module_a_trainer_imports(trainer, modules):
     """A stored run's key hashes the modules its trainer runs; one it imports but the key misses could
     change the numbers without a retrain. CNN keys leave out train.py (an MLP edit keeps CNN runs)."""
-    code = (f"import sys, {trainer}, harness; print(sorted(m.split('.')[1] + '.py' for m in sys.modules "
-            f"if m.startswith('harness.')))")
+    code = (
+        f"import sys, {trainer}, harness; print(sorted(m.split('.')[1] + '.py' for m in sys.modules "
+        f"if m.startswith('harness.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     imported = set(eval(out.stdout))  # noqa: S307 - our own printed list
     import harness

@@ -1,4 +1,5 @@
 """The batched trainer against an independent reference: plain torch.nn, one model at a time."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,7 +37,7 @@ def reference_run(run: RunConfig, ds, init_weights, dtype=torch.float64):
     for epoch in range(run.max_epochs):
         order = epoch_order(run.seed, epoch, run.n_train)
         for s in range(0, run.n_train, run.batch_size):
-            idx = order[s:s + run.batch_size]
+            idx = order[s : s + run.batch_size]
             opt.zero_grad()
             F.cross_entropy(net(x[idx]), y[idx]).backward()
             opt.step()
@@ -63,8 +64,11 @@ def test_batched_trainer_matches_one_model_at_a_time(fused):
     trained alone in float64, with the autograd step (benchmarks' reference) and the fused step
     (`sgd_step_`, the trainer's). Cannot check: speed, or GPU kernels (test_fused_steps_on_cuda_...)."""
     ds = tiny_dataset()
-    runs = [tiny_run(seed=s, noise=k, noise_fraction=f, stop_when_fitted=False)
-            for s in (3, 4) for k, f in (("none", 0.0), ("randY", 1.0))]
+    runs = [
+        tiny_run(seed=s, noise=k, noise_fraction=f, stop_when_fitted=False)
+        for s in (3, 4)
+        for k, f in (("none", 0.0), ("randY", 1.0))
+    ]
     batched = train_group(runs, ds, dtype=torch.float64, fused=fused)
     for run, res, init in zip(runs, batched, initial_weights(runs, ds)):
         _, acc, val = reference_run(run, ds, init)
@@ -104,8 +108,11 @@ def test_fused_steps_on_cuda_replayed_as_graphs_match_the_reference():
     from harness.train import Group
 
     ds = tiny_dataset()
-    runs = [tiny_run(seed=s, noise=k, noise_fraction=f, n_train=30, width=32, lr=0.3, batch_size=8, max_epochs=70)
-            for s in (3, 4) for k, f in (("none", 0.0), ("randY", 1.0))]
+    runs = [
+        tiny_run(seed=s, noise=k, noise_fraction=f, n_train=30, width=32, lr=0.3, batch_size=8, max_epochs=70)
+        for s in (3, 4)
+        for k, f in (("none", 0.0), ("randY", 1.0))
+    ]
     before = Group.graph_steps
     try:
         Group.graph_steps = 2
@@ -160,8 +167,17 @@ def test_a_run_ends_where_it_fits_even_when_its_batch_trains_on():
     the same as when it trains alone."""
     ds = tiny_dataset()
     fast = tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power", val_every=1000)
-    slow = tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=300, sharpness="power", val_every=1000,
-                    noise="randY", noise_fraction=1.0)
+    slow = tiny_run(
+        seed=1,
+        n_train=30,
+        width=64,
+        lr=0.5,
+        max_epochs=300,
+        sharpness="power",
+        val_every=1000,
+        noise="randY",
+        noise_fraction=1.0,
+    )
     alone = train_group([fast], ds, dtype=torch.float64)[0]
     together = train_group([fast, slow], ds, dtype=torch.float64)
     assert alone.fitted and together[1].epochs_run > alone.epochs_to_fit  # the batch did train on
@@ -188,8 +204,10 @@ def test_same_config_gives_identical_numbers():
 def test_seeds_pair_subset_init_and_order_across_conditions():
     """Seed s sees the same training subset in every condition; randX/randY/sham pick the same noise examples."""
     ds = tiny_dataset()
-    real, rx, ry, sham = (prepare(tiny_run(seed=2, noise=k, noise_fraction=f), ds)
-                          for k, f in (("none", 0.0), ("randX", 0.5), ("randY", 0.5), ("sham", 0.5)))
+    real, rx, ry, sham = (
+        prepare(tiny_run(seed=2, noise=k, noise_fraction=f), ds)
+        for k, f in (("none", 0.0), ("randX", 0.5), ("randY", 0.5), ("sham", 0.5))
+    )
     torch.testing.assert_close(rx[2], ry[2])
     torch.testing.assert_close(sham[2], ry[2])
     torch.testing.assert_close(sham[0], real[0])
@@ -238,8 +256,10 @@ def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
 def test_a_group_resumes_after_some_runs_have_left_the_batch(tmp_path):
     """Resuming after a fitted run has stopped gives the numbers, and end weights, of an uninterrupted group."""
     ds = tiny_dataset()
-    runs = [tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=60),
-            tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=60, noise="randY", noise_fraction=1.0)]
+    runs = [
+        tiny_run(seed=0, n_train=30, width=64, lr=0.5, max_epochs=60),
+        tiny_run(seed=1, n_train=30, width=64, lr=0.5, max_epochs=60, noise="randY", noise_fraction=1.0),
+    ]
     straight = train_group(runs, ds)
     kill_at = straight[0].epochs_to_fit + 2
     assert straight[0].fitted and straight[1].epochs_run > kill_at  # the first run leaves the batch early
@@ -259,9 +279,18 @@ def test_mixed_shapes_are_rejected():
         train_group([tiny_run(width=8), tiny_run(width=16)], tiny_dataset())
 
 
-@pytest.mark.parametrize("bad", [dict(noise="rand"), dict(noise="none", noise_fraction=0.5),
-                                 dict(noise_fraction=1.5, noise="randY"), dict(width=0), dict(lr=0.0), dict(pool=0),
-                                 dict(target_loss=-0.1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(noise="rand"),
+        dict(noise="none", noise_fraction=0.5),
+        dict(noise_fraction=1.5, noise="randY"),
+        dict(width=0),
+        dict(lr=0.0),
+        dict(pool=0),
+        dict(target_loss=-0.1),
+    ],
+)
 def test_impossible_configs_are_refused(bad):
     """An impossible option fails loudly at construction."""
     with pytest.raises(ValueError):
@@ -301,8 +330,10 @@ def test_a_pool_that_does_not_divide_the_images_is_refused_with_a_message():
         prepare(tiny_run(pool=3), tiny_dataset())
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-                    reason="keep_freed_memory changes glibc's malloc only")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="keep_freed_memory changes glibc's malloc only",
+)
 def test_freed_memory_is_reused_without_page_faults():
     """After keep_freed_memory, 64 MB buffers allocated and freed in turn soon come from freed
     memory (a few at first extend the heap: torch asks for aligned blocks a little larger than the

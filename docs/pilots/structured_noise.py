@@ -19,6 +19,7 @@ on 2 CPU cores.
 
     python docs/pilots/structured_noise.py [--dataset fashion-mnist] [--data-root DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,7 @@ def covariance_matched(x_split: torch.Tensor):
             z = torch.randn((int(out.is_noise.sum()), x.shape[1]), generator=generator, dtype=torch.float64)
             out.x[out.is_noise] = (mean + z @ root.T).to(x.dtype)
         return out
+
     return make_noise
 
 
@@ -68,20 +70,26 @@ def first_epoch(history: np.ndarray, level: float = 0.9) -> int:
 def sharpness(ds, dataset: str, noises) -> None:
     sh = TIERS["smoke"].sharpness
     base = dataclasses.replace(sh.run, dataset=dataset, sharpness="power")
-    runs = [dataclasses.replace(base, noise="randX" if f else "none", noise_fraction=f, seed=s)
-            for f in sh.levels for s in SEEDS]
+    runs = [
+        dataclasses.replace(base, noise="randX" if f else "none", noise_fraction=f, seed=s)
+        for f in sh.levels
+        for s in SEEDS
+    ]
     for name, noise in noises:
         with noise_model(noise):
             eig = np.array([r.measures["sharpness"] for r in training.train_group(runs, ds)])
-            xs = [inputs.mlp_training_set(r, ds).x.double() for r in runs[::len(SEEDS)]]  # first seed per level
+            xs = [inputs.mlp_training_set(r, ds).x.double() for r in runs[:: len(SEEDS)]]  # first seed per level
         eig = eig.reshape(len(sh.levels), len(SEEDS))
         trend = stats.page_trend(eig.T, alpha=0.05, min_effect=0.5, rng=numpy_generator("pilot", "C3", name))
-        print(f"C3, {name}: Page's L mean rho {trend.effect:.3f}, p {trend.p_value:.2g}, reverse p "
-              f"{trend.p_reverse:.2g}")
+        print(
+            f"C3, {name}: Page's L mean rho {trend.effect:.3f}, p {trend.p_value:.2g}, reverse p {trend.p_reverse:.2g}"
+        )
         for f, e, x in zip(sh.levels, eig, xs):
             top = float(torch.linalg.eigvalsh(x.T @ x / len(x))[-1])
-            print(f"  noise {f:.0%}: top Hessian eigenvalue mean {e.mean():.1f} (per seed {np.round(e, 1).tolist()}), "
-                  f"inputs' top E[x x^T] eigenvalue {top:.1f} (seed {SEEDS[0]})")
+            print(
+                f"  noise {f:.0%}: top Hessian eigenvalue mean {e.mean():.1f} (per seed {np.round(e, 1).tolist()}), "
+                f"inputs' top E[x x^T] eigenvalue {top:.1f} (seed {SEEDS[0]})"
+            )
 
 
 def time_to_fit(ds, dataset: str, noises) -> None:
@@ -92,15 +100,19 @@ def time_to_fit(ds, dataset: str, noises) -> None:
         runs = [dataclasses.replace(base, noise="randX", noise_fraction=f, seed=s) for f in (1.0, 0.5) for s in SEEDS]
         with noise_model(noise):
             res = training.train_group(runs, ds)
-        noisy = [r.epochs_to_fit for r in res[:len(SEEDS)]]
-        clean = [first_epoch(r.history["train_acc_clean"]) for r in res[len(SEEDS):]]
-        noise_half = [first_epoch(r.history["train_acc_noise"]) for r in res[len(SEEDS):]]
-        print(f"C2b, {name}: all inputs noise, epochs to 100% {noisy}; noise/real geometric-mean ratio "
-              f"{geometric_ratio(noisy, real):.2f}, noise faster in {sum(a < b for a, b in zip(noisy, real))} of "
-              f"{len(SEEDS)} seeds")
-        print(f"C5, {name}: half the inputs noise, epochs to 90% clean {clean}, noise {noise_half}; noise/clean "
-              f"ratio {geometric_ratio(noise_half, clean):.2f}, clean first in "
-              f"{sum(a < b for a, b in zip(clean, noise_half))} of {len(SEEDS)} seeds")
+        noisy = [r.epochs_to_fit for r in res[: len(SEEDS)]]
+        clean = [first_epoch(r.history["train_acc_clean"]) for r in res[len(SEEDS) :]]
+        noise_half = [first_epoch(r.history["train_acc_noise"]) for r in res[len(SEEDS) :]]
+        print(
+            f"C2b, {name}: all inputs noise, epochs to 100% {noisy}; noise/real geometric-mean ratio "
+            f"{geometric_ratio(noisy, real):.2f}, noise faster in {sum(a < b for a, b in zip(noisy, real))} of "
+            f"{len(SEEDS)} seeds"
+        )
+        print(
+            f"C5, {name}: half the inputs noise, epochs to 90% clean {clean}, noise {noise_half}; noise/clean "
+            f"ratio {geometric_ratio(noise_half, clean):.2f}, clean first in "
+            f"{sum(a < b for a, b in zip(clean, noise_half))} of {len(SEEDS)} seeds"
+        )
 
 
 @contextlib.contextmanager
