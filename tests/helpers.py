@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.cnn import CNNConfig
 from harness.data import Dataset
 from harness.train import RunConfig
 
@@ -20,6 +21,22 @@ def tiny_dataset(n_train=200, n_val=100, side=4, classes=3, seed=0) -> Dataset:
 def tiny_run(**overrides) -> RunConfig:
     base = dict(dataset="tiny", n_train=60, n_val=30, width=16, lr=0.2, batch_size=16, max_epochs=6)
     return RunConfig(**{**base, **overrides})
+
+
+def tiny_cnn(**overrides) -> CNNConfig:
+    base = dict(
+        dataset="tiny",
+        n_train=40,
+        n_val=20,
+        crop=8,
+        channels=4,
+        dense=(16, 8),
+        lr=0.05,
+        halve_every=2,
+        batch_size=8,
+        epochs=3,
+    )
+    return CNNConfig(**{**base, **overrides})
 
 
 class Interrupted(Exception):

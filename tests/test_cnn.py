@@ -10,25 +10,9 @@ import torch.nn.functional as F
 
 import harness.store as store_mod
 from harness import torch_generator
-from harness.cnn import BatchedCNN, CNNConfig, local_response_norm, train_cnn_group
+from harness.cnn import BatchedCNN, local_response_norm, train_cnn_group
 from harness.store import Store, run_key
-from tests.helpers import Interrupted, interrupt_at, tiny_dataset, tiny_run
-
-
-def tiny_cnn(**overrides) -> CNNConfig:
-    base = dict(
-        dataset="tiny",
-        n_train=40,
-        n_val=20,
-        crop=8,
-        channels=4,
-        dense=(16, 8),
-        lr=0.05,
-        halve_every=2,
-        batch_size=8,
-        epochs=3,
-    )
-    return CNNConfig(**{**base, **overrides})
+from tests.helpers import Interrupted, interrupt_at, tiny_cnn, tiny_dataset, tiny_run
 
 
 def tiny_images(**kw):

@@ -17,7 +17,7 @@ import torch
 from harness.cnn import CNNConfig
 from harness.core import train_to_end
 from harness.kinds import kind_of
-from tests.helpers import tiny_dataset
+from tests.helpers import tiny_cnn, tiny_dataset
 
 MLP_BASE = dict(dataset="tiny", n_train=60, n_val=30, width=16, lr=0.2, batch_size=16, max_epochs=4)
 NOISY = dict(noise="randY", noise_fraction=0.5)
@@ -42,18 +42,6 @@ MLP_FIELDS = {
     "nested": ({}, True),
     "target_loss": ({}, 1.5),
 }
-CNN_BASE = dict(
-    dataset="tiny",
-    n_train=40,
-    n_val=20,
-    crop=8,
-    channels=4,
-    dense=(16, 8),
-    lr=0.05,
-    halve_every=2,
-    batch_size=8,
-    epochs=3,
-)
 CNN_FIELDS = {
     "dataset": ({}, "other"),
     "n_train": ({}, 41),
@@ -105,6 +93,6 @@ def test_each_mlp_config_field_changes_what_a_run_computes(field):
 @pytest.mark.parametrize("field", CNN_FIELDS)
 def test_each_cnn_config_field_changes_what_a_run_computes(field):
     overrides, other = CNN_FIELDS[field]
-    base = CNNConfig(**{**CNN_BASE, **overrides})
+    base = tiny_cnn(**overrides)
     ds = tiny_dataset(n_train=80, n_val=40, side=8)
     assert outcome(base, ds) != outcome(dataclasses.replace(base, **{field: other}), ds)
