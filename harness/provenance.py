@@ -38,14 +38,33 @@ OTHER_CODE = (
     "plugin.py",
     "provenance.py",
 )
+# Harness modules of some claims only (the extended paper's per-example measures): part of the verdict
+# and design fingerprints of the claim modules that import them (with the modules they import), so
+# adding or editing them leaves every other claim's fingerprints, and its frozen design, as they were.
+CLAIM_CODE = {"examples.py": ("examples.py", "adversarial.py")}
+
+
+def claim_code(module: str) -> tuple[str, ...]:
+    """The CLAIM_CODE modules that the claim module `module` imports (from harness), with theirs."""
+    import ast
+
+    tree = ast.parse((ROOT / module).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "harness":
+            names |= {node.module.split(".", 1)[1]} if "." in node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name.split(".", 1)[1] for a in node.names if a.name.startswith("harness.")}
+    return tuple(dict.fromkeys(f for name in sorted(names) for f in CLAIM_CODE.get(f"{name}.py", ())))
 
 
 @functools.cache
 def verdict_fingerprint(module: str) -> str:
     """Hash of the code that decides a claim module's verdicts: VERDICT_CODE and the module itself
-    (`module`: its path from the repository root, e.g. "claims/test_capacity.py")."""
+    (`module`: its path from the repository root, e.g. "claims/test_capacity.py"), and the CLAIM_CODE
+    modules it imports."""
     here = Path(__file__).parent
-    files = [*(here / f for f in VERDICT_CODE), ROOT / module]
+    files = [*(here / f for f in (*VERDICT_CODE, *claim_code(module))), ROOT / module]
     return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
 
 
@@ -59,9 +78,9 @@ def design_fingerprint(module: str) -> str:
     """Hash of a claim's design: its module (run configs, statistic, thresholds, recorded outcomes)
     with the tier settings and the decision rules of DESIGN_CODE, without docstrings and comments.
     A design is frozen when its hash is written to FROZEN; rows at CONFIRMATORY_BASE_SEEDS confirm it
-    only while their recorded hash equals the frozen one."""
+    only while their recorded hash equals the frozen one. With the CLAIM_CODE modules it imports."""
     here = Path(__file__).parent
-    files = [*(here / f for f in DESIGN_CODE), ROOT / module]
+    files = [*(here / f for f in (*DESIGN_CODE, *claim_code(module))), ROOT / module]
     return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
 
 

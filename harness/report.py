@@ -170,6 +170,17 @@ def suite_summary(rows: list[Row]) -> str:
     )
 
 
+# Claims from the extended paper (Arpit et al., ICML 2017, "A Closer Look at Memorization in Deep
+# Networks"), labelled as such wherever a claim is named; the others are the workshop paper's (C0: Zhang
+# et al. 2017, its starting point).
+EXTENDED_PAPER = ("C6", "C7", "C8", "C9")
+
+
+def claim_label(claim: str) -> str:
+    """'C6 (extended paper)' for a claim of the extended paper, else the id."""
+    return f"{claim} (extended paper)" if claim in EXTENDED_PAPER else claim
+
+
 def markdown(rows: list[Row], tier: str, dataset: str) -> str:
     out = [
         f"# Claims report: tier `{tier}`, dataset `{dataset}`",
@@ -182,7 +193,8 @@ def markdown(rows: list[Row], tier: str, dataset: str) -> str:
         "stated level; power is the probability that the test is significant if the effect were its minimum, "
         "and 'seeds for 0.8' the fewest seeds at which it reaches 0.8 (harness/stats.py). Base seeds 0-4 are "
         "exploratory (the designs were chosen on them); 5-9 confirm frozen designs. A negative control must "
-        "not hold.",
+        "not hold. C0-C5 are the workshop paper's claims (C0 its starting point, Zhang et al. 2017); claims marked "
+        "'extended paper' are from Arpit et al., ICML 2017, 'A Closer Look at Memorization in Deep Networks'.",
         "",
     ]
     for run in sorted({r.run for r in rows}):
@@ -202,7 +214,7 @@ def markdown(rows: list[Row], tier: str, dataset: str) -> str:
         for r in mine:
             lo, hi = r.interval
             out.append(
-                f"| {r.claim} | `{r.test}` | {r.role} | {r.method} | {_fmt(r.statistic)} | "
+                f"| {claim_label(r.claim)} | `{r.test}` | {r.role} | {r.method} | {_fmt(r.statistic)} | "
                 f"{_fmt(r.effect)} ({r.effect_name}) | [{_fmt(lo)}, {_fmt(hi)}] ({r.interval_level:.1%}) | "
                 f"{_fmt(r.min_effect)} | {_fmt(r.p_value)} | {_fmt(r.p_reverse)} | {_fmt(r.p_absent)} | "
                 f"{_fmt(r.alpha)} | {_seeds(r)} | {_fmt(r.power, 2)} | {r.seeds_needed or '> 128'} | "

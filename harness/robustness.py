@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, freeze, phase, verdict_fingerprint
-from .report import atomic_text, read
+from .report import atomic_text, claim_label, read
 from .rows import Row
 
 
@@ -97,7 +97,9 @@ def table(rows: list[Row], seeds: list[int]) -> str:
         stable = "yes" if len(outcomes) == 1 and ran == len(seeds) else "no" if len(outcomes) > 1 else "incomplete"
         names = " / ".join(dict.fromkeys(r.effect_name for r in mine.values()))
         out.append(
-            f"| {claim} | `{test}` | {names} | " + " | ".join(cells) + f" | {holds} of {ran} | {stable} | {controls} |"
+            f"| {claim_label(claim)} | `{test}` | {names} | "
+            + " | ".join(cells)
+            + f" | {holds} of {ran} | {stable} | {controls} |"
         )
     return "\n".join(out)
 

@@ -32,10 +32,13 @@ from .core import Progress, RunResult, atomic_write, train_to_end
 from .data import Dataset
 from .kinds import KINDS, Config, kind_of
 
-_CODE = {name: code_fingerprint(kind.code) for name, kind in KINDS.items()}
+_CODE: dict[str, str] = {}  # kind -> the hash of its training code, filled as kinds are met
 
 
 def _code(run: Config) -> str:
+    """The training-code hash of the run's kind (computed once; a kind may register after import)."""
+    if run.kind not in _CODE:
+        _CODE[run.kind] = code_fingerprint(KINDS[run.kind].code)
     return _CODE[run.kind]
 
 

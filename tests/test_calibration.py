@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from claims import test_capacity as c1
+from claims import test_critical_samples as c8
+from claims import test_example_difficulty as c6
 from claims import test_learning_order as c5
 from claims import test_regularization as c4
 from claims import test_scaling as c2c
@@ -143,3 +145,32 @@ def test_c4_controls_hold_at_most_alpha_when_the_replicate_is_another_draw_of_dr
         differential.append(c4.differential_verdicts(s)[1].passed)
     check(ranking)
     check(differential)
+
+
+def test_c8_control_holds_at_most_alpha_over_exchangeable_replicates():
+    """C8's control: critical sample ratios of real data and its replicates from one distribution per seed."""
+    rng = np.random.default_rng(8)
+    levels = (0.0, 1 / 3, 2 / 3, 1.0)
+    held = []
+    for _ in range(DRAWS):
+        cols = [[run(30, measures={"csr_val": x}) for x in rng.normal(0.35, 0.03, SEEDS)] for _ in levels]
+        held.append(c8.Sweep("smoke", "x", levels, {"control": cols}, 0.0).trend("control").passed)
+    check(held)
+
+
+@pytest.mark.parametrize("minimum", [0.0, None], ids=["no-minimum", "claims-minimum"])
+def test_c6_c9_controls_hold_at_most_alpha_on_exchangeable_replicate_sets(minimum):
+    """C6/C9's control: per seed the two real-label replicate sets' statistics from one distribution,
+    their differences symmetric around 0 with a spread three times the smoke tier's (0.05). Without
+    a minimum the sign test alone holds at most alpha and sometimes; with the claims' minimum effects
+    (0.1 agreement, 0.02 Gini), which a null of that spread rarely reaches, at most alpha."""
+    from harness.examples import paired_difference_test
+
+    rng = np.random.default_rng(9)
+    for min_difference in (c6.MIN_AGREEMENT, c6.MIN_GINI) if minimum is None else (minimum,):
+        a, b = rng.normal(0.5, 0.05 / math.sqrt(2), (2, DRAWS, SEEDS))
+        held = [paired_difference_test(x, y, alpha=ALPHA, min_difference=min_difference).passed for x, y in zip(a, b)]
+        if minimum is None:
+            assert np.mean(held) <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / DRAWS)
+        else:
+            check(held)

@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 
 from claims import test_capacity as c1
+from claims import test_critical_samples as c8
+from claims import test_example_difficulty as c6
 from claims import test_learning_order as c5
 from claims import test_regularization as c4
 from claims import test_scaling as c2c
 from claims import test_sharpness as c3
 from claims import test_time_to_fit as c0
+from claims import test_validation_peak as c7
 from harness import measures
 from harness.core import RunResult
 from tests.helpers import tiny_run
@@ -206,3 +209,78 @@ def test_c4_curve_score_is_the_mean_real_accuracy_over_the_shared_range():
     x, y = np.array([1.0, 0.6, 0.2]), np.array([0.8, 0.7, 0.5])
     assert c4.mean_over(x, y, 0.2, 1.0) == pytest.approx((0.5 + 0.7) / 2 * 0.5 + (0.7 + 0.8) / 2 * 0.5, abs=1e-3)
     assert c4.mean_over(x[::-1], y[::-1], 0.6, 1.0) == pytest.approx(0.75, abs=1e-3)
+
+
+def _examples(loss, grad) -> RunResult:
+    n = len(loss)
+    history = {
+        "train_acc": np.full(3, 0.7),
+        "example_loss": np.asarray(loss, float),
+        "example_input_grad": np.asarray(grad, float),
+        "example_learned_epoch": np.ones(n),
+        "example_label": np.zeros(n, np.int16),
+    }
+    return result(history=history)
+
+
+def test_c6_and_c9_controls_fire_when_the_second_real_replicates_differ():
+    """C6/C9: the control compares real-label replicates with further real-label replicates; it passes
+    when the second set disagrees on which examples are hard (C6) or spreads its sensitivity evenly
+    (C9), and not when both sets are alike."""
+    rng = np.random.default_rng(0)
+    hard = rng.exponential(size=(SEEDS, 200))  # per seed, each example's difficulty
+
+    def sweep(second_alike: bool):
+        def runs(s, alike):
+            return [
+                _examples(
+                    hard[s] + 0.3 * rng.normal(size=200) if alike else rng.exponential(size=200),
+                    hard[s] ** 3 if alike else np.ones(200) + 0.01 * rng.random(200),
+                )
+                for _ in range(4)
+            ]
+
+        results = {
+            "real": [runs(s, True) for s in range(SEEDS)],
+            "real, replicates": [runs(s, second_alike) for s in range(SEEDS)],
+        }
+        return c6.Sweep("smoke", "x", "matched", results, 0.0)
+
+    assert sweep(False).easy_examples("real, replicates").passed
+    assert sweep(False).concentration("real, replicates").passed
+    assert not sweep(True).easy_examples("real, replicates").passed
+    assert not sweep(True).concentration("real, replicates").passed
+
+
+def test_c7_control_fires_when_the_sham_half_is_fitted_after_the_validation_peak():
+    """C7: on the sham, the rule passes if the chosen half reaches 50% after validation accuracy
+    peaks and validation accuracy falls afterwards, and not when the chosen half fits at once."""
+
+    def order(late: bool):
+        epochs = np.arange(1, 61)
+        clean = np.clip(epochs / 20, 0, 1)
+        chosen = np.clip((epochs - 30) / 20, 0, 1) if late else clean
+        val = np.where(epochs < 20, 0.5 + epochs / 100, 0.7 - (epochs - 20) / 400 if late else 0.7)
+        history = {"train_acc_clean": clean, "train_acc_noise": chosen, "val_acc": val, "train_acc": clean}
+        return c5.Order("smoke", "x", {"sham": [result(history=history) for _ in range(SEEDS)]}, 0.0)
+
+    assert all(v.passed for v in c7.peak_first(order(True), "sham"))
+    assert not any(v.passed for v in c7.peak_first(order(False), "sham"))
+
+
+def test_c8_control_fires_when_the_ratio_rises_over_the_replicates():
+    """C8: Page's L over real-data replicates passes when the ratio rises with the replicate index."""
+    rng = np.random.default_rng(1)
+
+    def sweep(slope):
+        cols = [
+            [
+                result(measures={"csr_val": 0.3 + slope * j + 0.01 * rng.normal(), "csr_train": 0.3})
+                for _ in range(SEEDS)
+            ]
+            for j in range(4)
+        ]
+        return c8.Sweep("smoke", "x", (0.0, 1 / 3, 2 / 3, 1.0), {"control": cols}, 0.0)
+
+    assert sweep(0.1).trend("control").passed
+    assert not sweep(0.0).trend("control").passed

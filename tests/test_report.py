@@ -177,17 +177,30 @@ def test_robustness_marks_rows_made_by_other_code():
 
 
 def test_every_harness_module_is_classified_for_the_verdict_fingerprint():
-    """A harness module is either part of the verdict fingerprint (it decides numbers or verdicts) or
-    listed as one that only stores, schedules, times or presents results: a new module must be placed.
+    """A harness module is part of every verdict fingerprint (it decides numbers or verdicts), of the
+    fingerprints of the claims that import it (CLAIM_CODE), or listed as one that only stores,
+    schedules, times or presents results: a new module must be placed, in one place only.
 
     Cannot check: that a module in OTHER_CODE really leaves every verdict alone."""
     from pathlib import Path
 
-    from harness.provenance import OTHER_CODE, VERDICT_CODE
+    from harness.provenance import CLAIM_CODE, OTHER_CODE, VERDICT_CODE
 
+    claim = {f for files in CLAIM_CODE.values() for f in files}
     modules = {p.name for p in (Path(report.__file__).parent).glob("*.py")}
-    assert modules == set(VERDICT_CODE) | set(OTHER_CODE)
-    assert not set(VERDICT_CODE) & set(OTHER_CODE)
+    assert modules == set(VERDICT_CODE) | set(OTHER_CODE) | claim
+    assert not set(VERDICT_CODE) & set(OTHER_CODE) and not claim & (set(VERDICT_CODE) | set(OTHER_CODE))
+
+
+def test_claim_code_counts_only_for_the_claims_that_import_it():
+    """The extended paper's modules are part of the fingerprints of the claims that use them, and the
+    fingerprints of the others stay those their frozen designs recorded."""
+    from harness import provenance
+
+    assert provenance.claim_code("claims/test_capacity.py") == ()
+    assert provenance.claim_code("claims/test_example_difficulty.py") == ("examples.py", "adversarial.py")
+    frozen = provenance.frozen_designs()
+    assert frozen["claims/test_capacity.py"] == provenance.design_fingerprint("claims/test_capacity.py")
 
 
 def _write_rows(args):
