@@ -340,7 +340,7 @@ class Settings:
 
 SETTINGS = {
     # 500 examples (labels only are noise: no input-dimension bound), 8 replicates a seed; the matched
-    # stage, training loss 1.0, comes after 2-5 epochs on real labels and 70-80 on random ones.
+    # stage, training loss 1.0, comes after 3-6 epochs on real labels and 61-85 on random ones.
     "smoke": Settings(
         Examples(
             ExampleConfig(
