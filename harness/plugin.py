@@ -29,6 +29,7 @@ from .rows import Row
 from .session import SEED_STRIDE, Options, Session
 
 SESSION = pytest.StashKey[Session]()
+CPU_GUARD = pytest.StashKey[bool]()  # the full tier was asked for on a CPU without --device cpu: priced, not trained
 ROW, PLAN_GROUP = "claim_row", "plan_group"  # user_properties that carry rows and plan groups to the controller
 
 
@@ -146,6 +147,9 @@ def pytest_configure(config):
         options(config).check()
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
+    if not hasattr(config, "workerinput") and full_tier_on_unasked_cpu(options(config), config.getoption("markexpr")):
+        config.option.plan = True  # xdist hands the controller's options to its workers
+        config.stash[CPU_GUARD] = True
     workers = getattr(config, "workerinput", {}).get("workercount")
     if workers:  # xdist workers share the cores instead of each taking all of them
         import torch
@@ -153,6 +157,33 @@ def pytest_configure(config):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
     if not hasattr(config, "workerinput"):  # the controlling process gathers the rows
         config.pluginmanager.register(Reporter(config), "claims-reporter")
+
+
+def full_tier_on_unasked_cpu(o: Options, markexpr: str | None, cuda: bool | None = None) -> bool:
+    """Whether `-m` names the full tier (GPU-hours at the paper's scale) and it would train on the CPU
+    only because --device auto found no GPU: then every test is priced as under --plan and the session
+    ends with a usage error that gives the estimate for this CPU (`Reporter`). `--device cpu` trains
+    it on the CPU anyway; --plan, --dry-run and scheduler jobs (which find their own devices) never stop."""
+    if "full" not in re.findall(r"\w+", markexpr or "") or o.plan or o.dry_run or o.device != "auto" or o.remote:
+        return False
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    return not cuda
+
+
+def cpu_flops(seconds: float = 0.3) -> float:
+    """Float32 matrix-product FLOP/s of this process's CPU threads, measured for about `seconds`."""
+    import torch
+
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b  # warm up
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        done += 1
+    return 2 * 1024**3 * done / (time.perf_counter() - t0)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -167,7 +198,8 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     o = options(config)
     expr = config.getoption("markexpr") or "all but full (default)"
-    return [
+    guard = ["claims: no GPU found (--device auto): the full tier is priced, not trained (--device cpu trains it here)"]
+    return (guard if config.stash.get(CPU_GUARD, False) else []) + [
         f"claims: -m {expr!r}; dataset {o.dataset or 'paper default per claim'}; device {o.device_label()}; "
         f"{o.seeds or 'the tier default'} seeds per condition, base seed {o.base_seed}",
         f"claims: store {'off (--no-cache)' if o.no_cache else o.store}; reports {o.report_dir}",
@@ -276,12 +308,36 @@ class Reporter:
         if self.plan:
             terminalreporter.section("dry run: plan")
             terminalreporter.write_line(plan.table(self.plan))
+        if self.config.stash.get(CPU_GUARD, False):
+            terminalreporter.section("the full tier needs a GPU", red=True)
+            terminalreporter.write_line(self.cpu_estimate())
         if not self.rows:
             return
         terminalreporter.section("claims")
         terminalreporter.write_line(report.table(self.rows))
         for path in report.write(self.rows, Path(self.config.getoption("--report-dir"))):
             terminalreporter.write_line(f"wrote {path}")
+
+    def cpu_estimate(self) -> str:
+        """What the full tier would cost on this CPU: the plan's H200-hours scaled by the cost model's
+        MLP rate over this CPU's measured matrix-product rate (the CNN runs slower still on a CPU)."""
+        h200 = sum(g.hours for g in self.plan)
+        rate = cpu_flops()
+        cpu = h200 * plan.FLOPS["mlp"] / rate
+        return (
+            f"-m full selects the paper-scale tier, and --device auto found no GPU, so it would train on this "
+            f"CPU: {h200:.1f} H200-hours by the plan above, and at the {rate / 1e9:.0f} GFLOP/s of float32 "
+            f"matrix products measured here about {cpu:,.0f} hours ({cpu / 24:,.0f} days) on this machine. "
+            "Nothing was trained. Run it on GPUs (docs/full-tier.md), or pass --device cpu to train it here "
+            "anyway; --plan prices it without this stop."
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """End a full tier that was priced instead of trained on an unasked CPU with a usage error."""
+    if session.config.stash.get(CPU_GUARD, False) and not session.config.option.collectonly:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 def writer(config):

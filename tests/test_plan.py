@@ -56,3 +56,38 @@ def test_plan_prints_an_estimated_plan_and_trains_nothing(tmp_path):
     assert "| time to fit | 32 models, MLP 2x4096, n 50000 | H200 (estimate, cost model) |" in out.stdout
     assert "Estimated, not measured" in out.stdout
     assert not list(store.glob("*.npz")) and not reports.exists()
+
+
+def test_the_full_tier_on_a_cpu_nobody_asked_for_is_priced_and_stops_with_a_usage_error(tmp_path):
+    """`-m full` with --device auto and no GPU trains nothing: it prints the plan, the estimate for this
+    CPU and how to go on, and exits with pytest's usage-error status."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: --device auto would train on it")
+    out, store, reports = claims_session(tmp_path, "-m", "full", "-k", "time_to_fit", timeout=300)
+    assert out.returncode == pytest.ExitCode.USAGE_ERROR, out.stdout + out.stderr
+    assert "the full tier needs a GPU" in out.stdout and "H200 (estimate, cost model)" in out.stdout
+    assert "hours" in out.stdout and "--device cpu" in out.stdout and "Nothing was trained" in out.stdout
+    assert not list(store.glob("*.npz")) and not reports.exists()
+
+
+@pytest.mark.parametrize(
+    "markexpr, overrides, cuda, stops",
+    [
+        ("full", {}, False, True),
+        ("smoke or full", {}, False, True),
+        ("smoke", {}, False, False),
+        (None, {}, False, False),
+        ("full", {}, True, False),
+        ("full", {"device": "cpu"}, False, False),
+        ("full", {"plan": True}, False, False),
+        ("full", {"dry_run": True}, False, False),
+        ("full", {"executor": "slurm"}, False, False),
+    ],
+)
+def test_only_an_unasked_cpu_stops_the_full_tier(markexpr, overrides, cuda, stops):
+    from harness.plugin import full_tier_on_unasked_cpu
+    from harness.session import Options
+
+    assert full_tier_on_unasked_cpu(Options(**overrides), markexpr, cuda=cuda) is stops
