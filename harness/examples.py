@@ -21,9 +21,11 @@ example's input gradient from the same backward pass as the weights' (one more p
 layer's backward to its input), so the loss sensitivity costs no second pass: for example i of a
 batch of b, |d loss_i / d x_i| = b |d (mean batch loss) / d x_i|, summed over the updates that use it
 and divided by their number where the run ends. After each epoch's SGD steps one extra forward pass
-over the training set records, per example, whether it is classified correctly: the count of such
-epochs and the last epoch it was wrong, kept as int16 on the device (4 bytes per example and run,
-and 4 for the gradient sum), so the paper-scale tier's 50,000 examples x runs fit beside the model.
+over the training set records, per example, whether it is classified correctly (the count of such
+epochs and the last epoch it was wrong, int16 each) and its loss (float32, kept for the last epoch
+only), on the device: with the gradient sum 12 bytes per example and run, so even 50,000 examples x
+100 runs take 60 MB beside the models. With `csr_radius` > 0 a run's critical sample ratio
+(harness.adversarial) is measured where it ends (`critical_ratios`).
 
 The kind registers itself in harness.kinds on import ("mlp-examples"; store keys hash this module
 with the MLP's training code), so the claims of the workshop paper and their frozen designs are
