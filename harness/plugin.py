@@ -159,12 +159,17 @@ def pytest_configure(config):
         config.pluginmanager.register(Reporter(config), "claims-reporter")
 
 
+def names_full(markexpr: str | None) -> bool:
+    """Whether a `-m` expression names the full tier (-m full, -m "smoke or full", ...)."""
+    return "full" in re.findall(r"\w+", markexpr or "")
+
+
 def full_tier_on_unasked_cpu(o: Options, markexpr: str | None, cuda: bool | None = None) -> bool:
     """Whether `-m` names the full tier (GPU-hours at the paper's scale) and it would train on the CPU
     only because --device auto found no GPU: then every test is priced as under --plan and the session
     ends with a usage error that gives the estimate for this CPU (`Reporter`). `--device cpu` trains
     it on the CPU anyway; --plan, --dry-run and scheduler jobs (which find their own devices) never stop."""
-    if "full" not in re.findall(r"\w+", markexpr or "") or o.plan or o.dry_run or o.device != "auto" or o.remote:
+    if not names_full(markexpr) or o.plan or o.dry_run or o.device != "auto" or o.remote:
         return False
     if cuda is None:
         import torch
@@ -187,7 +192,7 @@ def cpu_flops(seconds: float = 0.3) -> float:
 
 
 def pytest_collection_modifyitems(config, items):
-    if "full" in re.findall(r"\w+", config.getoption("markexpr") or ""):
+    if names_full(config.getoption("markexpr")):
         return  # -m full, -m "smoke or full", ...: the markers decide
     full = [i for i in items if i.get_closest_marker("full")]
     if full:  # the paper-scale tier runs only when asked for

@@ -22,17 +22,20 @@ def tiny(**overrides) -> ExampleConfig:
     return ExampleConfig(**{**base, "stop_when_fitted": False, **overrides})
 
 
+def plain(run: ExampleConfig) -> train.RunConfig:
+    """The plain MLP run with `run`'s shared fields."""
+    return train.RunConfig(**{k: v for k, v in run.key().items() if k in train.RunConfig().key()})
+
+
 def test_replicates_share_the_training_set_and_replicate_0_starts_where_the_plain_run_does():
     """Replicate j of seed s trains on seed s's examples and labels; replicate 0's initialisation and
     data order are those of the plain MLP run of seed s, any other replicate's are its own."""
     ds = tiny_dataset()
     runs = [tiny(noise="randY", noise_fraction=1.0, seed=3, replicate=j) for j in (0, 1)]
     group = ExampleGroup(runs, ds)
-    plain = train.Group(
-        [train.RunConfig(**{k: v for k, v in runs[0].key().items() if k in train.RunConfig().key()})], ds
-    )
+    reference = train.Group([plain(runs[0])], ds)
     assert torch.equal(group.X[0], group.X[1]) and torch.equal(group.Y[0], group.Y[1])
-    assert torch.equal(group.model.weights[0][0], plain.model.weights[0][0])
+    assert torch.equal(group.model.weights[0][0], reference.model.weights[0][0])
     assert not torch.equal(group.model.weights[0][0], group.model.weights[0][1])
     assert not torch.equal(examples._order(runs[0].stream(), 0, 60), examples._order(runs[1].stream(), 0, 60))
 
@@ -96,8 +99,7 @@ def test_the_kind_is_registered_and_its_runs_round_trip_through_the_store(tmp_pa
         np.testing.assert_array_equal(first.history[k], again.history[k])
     from harness.store import run_key
 
-    plain = train.RunConfig(**{k: v for k, v in run.key().items() if k in train.RunConfig().key()})
-    assert run_key(run, ds) != run_key(plain, ds)
+    assert run_key(run, ds) != run_key(plain(run), ds)
 
 
 def test_the_critical_sample_ratio_is_measured_where_asked():
