@@ -260,7 +260,11 @@ def decide(request, claims):
             compute_s=compute_s,
             first_seed=claims.first_seed,
             expected=expected,
-            provenance={**claims.provenance, "code": verdict_fingerprint(module), "design": design_fingerprint(module)},
+            provenance={
+                **claims.provenance,
+                "code": verdict_fingerprint(module, tier),
+                "design": design_fingerprint(module, tier),
+            },
         )
         request.node.user_properties.extend((ROW, r.to_json()) for r in rows)
         claims.draw(tier, dataset, figures or {})

@@ -1,20 +1,22 @@
 """What made a verdict, recorded in every report row: the session (device, precision, torch, Python,
-git commit, training-code hashes) and a hash of the code that decides the row's claim module.
+git commit, training-code hashes) and hashes of the code that decides the row's claim module in its tier.
 
     prov = session_provenance("cpu", base_seed=0)     # the session's part of every row
-    code = verdict_fingerprint("claims/test_capacity.py")
+    code = verdict_fingerprint("claims/test_capacity.py", "smoke")
 
-The verdict fingerprint hashes the code that computes runs, settings and statistics (VERDICT_CODE)
-and the claim module, without docstrings and comments (harness.code_fingerprint), so a row made by
-other code than the checkout's can be told apart (harness.robustness marks it with a dagger), while
-an edit to documentation, or to how results are stored, scheduled or shown (OTHER_CODE), leaves
-every row current. tests/test_report.py makes every harness module take one side.
+The verdict fingerprint hashes the code that computes runs, settings and statistics (VERDICT_CODE),
+the tier's own settings (tier_settings) and the claim module, without docstrings and comments
+(harness.code_fingerprint), so a row made by other code than the checkout's can be told apart
+(harness.robustness marks it with a dagger), while an edit to documentation, to how results are
+stored, scheduled or shown (OTHER_CODE), or to another tier's settings leaves every row current.
+tests/test_report.py makes every harness module take one side.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -22,11 +24,14 @@ from pathlib import Path
 from . import CNN_CODE, MLP_CODE, _code_only, code_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 # The harness modules that decide a verdict: what a run computes (the training code of either kind),
-# which runs a sweep trains and with which seeds, the settings, the statistics and the row's check.
+# which runs a sweep trains and with which seeds, the statistics and the row's check.
 VERDICT_CODE = tuple(
-    dict.fromkeys((*MLP_CODE, *CNN_CODE, "kinds.py", "session.py", "tiers.py", "stats.py", "decision.py", "rows.py"))
+    dict.fromkeys((*MLP_CODE, *CNN_CODE, "kinds.py", "session.py", "stats.py", "decision.py", "rows.py"))
 )
+# The settings of both tiers: a verdict depends on its own tier's part only (tier_settings).
+TIER_CODE = "tiers.py"
 # The others only store, schedule, time, record or present results.
 OTHER_CODE = (
     "store.py",
@@ -58,57 +63,88 @@ def claim_code(module: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f for name in sorted(names) for f in CLAIM_CODE.get(f"{name}.py", ())))
 
 
+def tier_settings(tier: str) -> str:
+    """What a tier's verdicts take from harness/tiers.py: that tier's settings (their repr, which
+    names every field with its value, defaults included) and the code of tier_params."""
+    import inspect
+
+    from . import tiers
+
+    if tier not in tiers.TIERS:
+        raise ValueError(f"unknown tier {tier!r}: choose from {sorted(tiers.TIERS)}")
+    return repr(tiers.TIERS[tier]) + _code_only(inspect.getsource(tiers.tier_params))
+
+
+def _fingerprint(harness_files: tuple[str, ...], module: str, tier: str) -> str:
+    files = [*(HERE / f for f in (*harness_files, *claim_code(module))), ROOT / module]
+    code = "".join(_code_only(f.read_text()) for f in files) + tier_settings(tier)
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
 @functools.cache
-def verdict_fingerprint(module: str) -> str:
-    """Hash of the code that decides a claim module's verdicts: VERDICT_CODE and the module itself
-    (`module`: its path from the repository root, e.g. "claims/test_capacity.py"), and the CLAIM_CODE
-    modules it imports."""
-    here = Path(__file__).parent
-    files = [*(here / f for f in (*VERDICT_CODE, *claim_code(module))), ROOT / module]
-    return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
+def verdict_fingerprint(module: str, tier: str) -> str:
+    """Hash of the code that decides a claim module's verdicts in `tier`: VERDICT_CODE, the CLAIM_CODE
+    modules it imports, the module itself (`module`: its path from the repository root, e.g.
+    "claims/test_capacity.py") and the tier's settings."""
+    return _fingerprint(VERDICT_CODE, module, tier)
 
 
-DESIGN_CODE = ("tiers.py", "stats.py", "decision.py", "measures.py")  # settings and decision rules
-FROZEN = ROOT / "claims" / "frozen_designs.json"  # claim module -> its design hash when it was frozen
+DESIGN_CODE = ("stats.py", "decision.py", "measures.py")  # decision rules; the settings are tier_settings
+FROZEN = ROOT / "claims" / "frozen_designs.json"  # {"designs": {module: {tier: hash}}, "earlier_scheme": ...}
 CONFIRMATORY_BASE_SEEDS = range(5, 10)  # run once per frozen design; base seeds 0-4 are exploratory
+TIERS = ("smoke", "full")
 
 
 @functools.cache
-def design_fingerprint(module: str) -> str:
-    """Hash of a claim's design: its module (run configs, statistic, thresholds, recorded outcomes)
-    with the tier settings and the decision rules of DESIGN_CODE, without docstrings and comments.
-    A design is frozen when its hash is written to FROZEN; rows at CONFIRMATORY_BASE_SEEDS confirm it
-    only while their recorded hash equals the frozen one. With the CLAIM_CODE modules it imports."""
-    here = Path(__file__).parent
-    files = [*(here / f for f in (*DESIGN_CODE, *claim_code(module))), ROOT / module]
-    return hashlib.sha256("".join(_code_only(f.read_text()) for f in files).encode()).hexdigest()[:16]
+def design_fingerprint(module: str, tier: str) -> str:
+    """Hash of a claim's design in `tier`: its module (run configs, statistic, thresholds, recorded
+    outcomes), the decision rules of DESIGN_CODE, the CLAIM_CODE modules it imports and the tier's
+    settings, without docstrings and comments. A design is frozen when its hash is written to FROZEN;
+    rows at CONFIRMATORY_BASE_SEEDS confirm it only while their recorded hash equals the frozen one.
+    Another tier's settings are not part of it: the full tier can be redesigned while the smoke
+    tier's frozen designs and their confirmations stand."""
+    return _fingerprint(DESIGN_CODE, module, tier)
 
 
-def frozen_designs() -> dict[str, str]:
-    """{claim module: frozen design hash} (empty before any design is frozen)."""
-    import json
-
+def _frozen() -> dict:
     return json.loads(FROZEN.read_text()) if FROZEN.is_file() else {}
 
 
-def freeze(modules: list[str] | None = None) -> dict[str, str]:
-    """Write the current design hash of each claim module (default: every claims/test_*.py) to
-    FROZEN, keeping the others' entries; returns what FROZEN now holds."""
-    import json
+def frozen_designs() -> dict[str, dict[str, str]]:
+    """{claim module: {tier: frozen design hash}} (empty before any design is frozen)."""
+    return _frozen().get("designs", {})
 
+
+def renamed(fingerprint: str | None) -> str | None:
+    """A recorded verdict or design hash in the current scheme. Hashes of the earlier scheme (which
+    hashed the whole of harness/tiers.py, both tiers at once) map to the current hash of the same
+    code: FROZEN's "earlier_scheme", written by docs/pilots/fingerprint_scheme.py after it checked,
+    at the commit that made the rows, that the current scheme gives that hash there too."""
+    return _frozen().get("earlier_scheme", {}).get(fingerprint, fingerprint)
+
+
+def freeze(modules: list[str] | None = None, tiers: tuple[str, ...] = TIERS) -> dict[str, dict[str, str]]:
+    """Write the current design hash of each claim module (default: every claims/test_*.py) in each
+    of `tiers` to FROZEN, keeping the other entries; returns the designs FROZEN now holds."""
     modules = modules or sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "claims").glob("test_*.py"))
-    frozen = {**frozen_designs(), **{m: design_fingerprint(m) for m in modules}}
-    FROZEN.write_text(json.dumps(dict(sorted(frozen.items())), indent=1) + "\n")
-    return frozen
+    held = _frozen()
+    designs = held.get("designs", {})
+    for m in modules:
+        designs[m] = {**designs.get(m, {}), **{t: design_fingerprint(m, t) for t in tiers}}
+    held["designs"] = dict(sorted(designs.items()))
+    FROZEN.write_text(json.dumps(held, indent=1) + "\n")
+    return held["designs"]
 
 
 def phase(row) -> str:
-    """'confirmatory' for a row of a frozen design at a confirmatory base seed, made while its design
-    hash equals the frozen one; 'exploratory' for every other row."""
-    frozen = frozen_designs().get(row.module)
+    """'confirmatory' for a row of a frozen design at a confirmatory base seed, made while its
+    tier's design hash equals the frozen one; 'exploratory' for every other row."""
+    frozen = frozen_designs().get(row.module, {}).get(row.tier)
     return (
         "confirmatory"
-        if row.base_seed in CONFIRMATORY_BASE_SEEDS and frozen is not None and row.provenance.get("design") == frozen
+        if row.base_seed in CONFIRMATORY_BASE_SEEDS
+        and frozen is not None
+        and renamed(row.provenance.get("design")) == frozen
         else "exploratory"
     )
 

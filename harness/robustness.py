@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, freeze, phase, verdict_fingerprint
+from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, freeze, phase, renamed, verdict_fingerprint
 from .report import atomic_text, claim_label, read
 from .rows import Row
 
@@ -115,11 +115,11 @@ def _cell(row: Row) -> str:
 
 
 def current(row: Row) -> bool:
-    """Whether the checkout's code would decide `row` as the code that made it did: its claim module
-    and the harness modules of provenance.VERDICT_CODE hash the same (docstrings and comments aside).
-    A row without that record, or of a module the checkout lacks, is not current."""
-    code = row.provenance.get("code")
-    return bool(code and (ROOT / row.module).is_file() and verdict_fingerprint(row.module) == code)
+    """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
+    the harness modules of provenance.VERDICT_CODE and its tier's settings hash the same (docstrings
+    and comments aside). A row without that record, or of a module the checkout lacks, is not current."""
+    code = renamed(row.provenance.get("code"))
+    return bool(code and (ROOT / row.module).is_file() and verdict_fingerprint(row.module, row.tier) == code)
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
@@ -176,13 +176,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--freeze",
         action="store_true",
-        help="record every claim module's current design hash in claims/frozen_designs.json (do it before "
+        help="record every claim module's current design hash in each tier in claims/frozen_designs.json (do it before "
         "running the confirmatory base seeds 5-9, once per design), then exit",
     )
     args = p.parse_args(argv)
     if args.freeze:
-        for module, design in freeze().items():
-            print(f"[robustness] frozen: {module} {design}", file=sys.stderr)
+        for module, designs in freeze().items():
+            print(f"[robustness] frozen: {module} {designs}", file=sys.stderr)
         return
     if args.dataset:
         pytest_args = [f"--dataset={args.dataset}", *pytest_args]

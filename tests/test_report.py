@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from harness import report
 from harness.rows import Row
@@ -167,13 +168,13 @@ def test_robustness_marks_rows_made_by_other_code():
     from harness.robustness import table
 
     module = "claims/test_time_to_fit.py"
-    now = verdict_fingerprint(module)
+    now = verdict_fingerprint(module, "smoke")
     mine = row(base_seed=0, module=module, provenance={"base_seed": 0, "device": "cpu", "code": now})
     older = row(base_seed=1, module=module, provenance={"base_seed": 1, "device": "cpu", "code": "0" * 16})
     line = next(x for x in table([mine, older, row(base_seed=2)], [0, 1, 2]).splitlines() if "| C2a |" in x)
     cells = line.split(" | ")[3:6]
     assert cells == ["holds, 1.4, p 0.0039", "holds, 1.4, p 0.0039 †", "holds, 1.4, p 0.0039 †"]
-    assert len(now) == 16 and now != verdict_fingerprint("claims/test_capacity.py")
+    assert len(now) == 16 and now != verdict_fingerprint("claims/test_capacity.py", "smoke")
 
 
 def test_every_harness_module_is_classified_for_the_verdict_fingerprint():
@@ -184,12 +185,12 @@ def test_every_harness_module_is_classified_for_the_verdict_fingerprint():
     Cannot check: that a module in OTHER_CODE really leaves every verdict alone."""
     from pathlib import Path
 
-    from harness.provenance import CLAIM_CODE, OTHER_CODE, VERDICT_CODE
+    from harness.provenance import CLAIM_CODE, OTHER_CODE, TIER_CODE, VERDICT_CODE
 
     claim = {f for files in CLAIM_CODE.values() for f in files}
     modules = {p.name for p in (Path(report.__file__).parent).glob("*.py")}
-    assert modules == set(VERDICT_CODE) | set(OTHER_CODE) | claim
-    assert not set(VERDICT_CODE) & set(OTHER_CODE) and not claim & (set(VERDICT_CODE) | set(OTHER_CODE))
+    sides = [set(VERDICT_CODE), set(OTHER_CODE), claim, {TIER_CODE}]
+    assert modules == set().union(*sides) and sum(map(len, sides)) == len(modules)
 
 
 def test_claim_code_counts_only_for_the_claims_that_import_it():
@@ -200,7 +201,9 @@ def test_claim_code_counts_only_for_the_claims_that_import_it():
     assert provenance.claim_code("claims/test_capacity.py") == ()
     assert provenance.claim_code("claims/test_example_difficulty.py") == ("examples.py", "adversarial.py")
     frozen = provenance.frozen_designs()
-    assert frozen["claims/test_capacity.py"] == provenance.design_fingerprint("claims/test_capacity.py")
+    assert frozen["claims/test_capacity.py"]["smoke"] == provenance.design_fingerprint(
+        "claims/test_capacity.py", "smoke"
+    )
 
 
 def _write_rows(args):
@@ -230,9 +233,69 @@ def test_a_row_confirms_only_a_frozen_design_at_a_confirmatory_base_seed(tmp_pat
 
     monkeypatch.setattr(provenance, "FROZEN", tmp_path / "frozen.json")
     module = "claims/test_time_to_fit.py"
-    design = provenance.design_fingerprint(module)
+    design = provenance.design_fingerprint(module, "smoke")
     at = lambda base, code: row(base_seed=base, provenance={"base_seed": base, "device": "cpu", "design": code})
     assert provenance.phase(at(5, design)) == "exploratory"  # nothing frozen yet
-    assert provenance.freeze([module]) == {module: design}
+    full = provenance.design_fingerprint(module, "full")
+    assert provenance.freeze([module]) == {module: {"smoke": design, "full": full}} and full != design
     assert provenance.phase(at(5, design)) == "confirmatory" and provenance.phase(at(9, design)) == "confirmatory"
     assert provenance.phase(at(4, design)) == "exploratory" and provenance.phase(at(5, "0" * 16)) == "exploratory"
+
+
+def test_a_tiers_fingerprints_ignore_the_other_tiers_settings(monkeypatch):
+    """Changing the full tier's settings changes its verdict and design fingerprints and leaves the
+    smoke tier's as they were (so the full tier can be redesigned without unfreezing smoke designs);
+    changing the smoke tier's changes the smoke fingerprints.
+
+    Cannot check: that a tier's settings reach its verdicts only through TIERS[tier] (a claim module
+    could read the other tier's settings; none does)."""
+    import dataclasses
+
+    from harness import provenance, tiers
+
+    module = "claims/test_sharpness.py"
+
+    def fingerprints():
+        provenance.verdict_fingerprint.cache_clear()
+        provenance.design_fingerprint.cache_clear()
+        return {
+            t: (provenance.verdict_fingerprint(module, t), provenance.design_fingerprint(module, t))
+            for t in tiers.TIERS
+        }
+
+    before = fingerprints()
+    monkeypatch.setitem(tiers.TIERS, "full", dataclasses.replace(tiers.TIERS["full"], seeds=9))
+    after_full = fingerprints()
+    monkeypatch.setitem(tiers.TIERS, "smoke", dataclasses.replace(tiers.TIERS["smoke"], seeds=9))
+    after_smoke = fingerprints()
+    monkeypatch.undo()
+    fingerprints()
+    assert after_full["smoke"] == before["smoke"] and after_full["full"] != before["full"]
+    assert after_smoke["smoke"] != before["smoke"]
+    with pytest.raises(ValueError, match="unknown tier 'tiny'"):
+        provenance.tier_settings("tiny")
+
+
+def test_hashes_of_the_earlier_scheme_count_as_the_code_they_named(tmp_path, monkeypatch):
+    """A row recorded under the earlier scheme's hashes is current and confirms its frozen design
+    through FROZEN's "earlier_scheme" map; an unmapped hash does neither.
+
+    Cannot check: that the map is right (docs/pilots/fingerprint_scheme.py checks that at the commit
+    that made the rows; the committed rows' robustness table stays without daggers)."""
+    from harness import provenance, robustness
+
+    module = "claims/test_time_to_fit.py"
+    code, design = provenance.verdict_fingerprint(module, "smoke"), provenance.design_fingerprint(module, "smoke")
+    frozen = tmp_path / "frozen.json"
+    frozen.write_text(
+        json.dumps({"designs": {module: {"smoke": design}}, "earlier_scheme": {"a" * 16: code, "b" * 16: design}})
+    )
+    monkeypatch.setattr(provenance, "FROZEN", frozen)
+    old = row(
+        base_seed=5, module=module, provenance={"base_seed": 5, "device": "cpu", "code": "a" * 16, "design": "b" * 16}
+    )
+    other = row(
+        base_seed=5, module=module, provenance={"base_seed": 5, "device": "cpu", "code": "c" * 16, "design": "d" * 16}
+    )
+    assert robustness.current(old) and provenance.phase(old) == "confirmatory"
+    assert not robustness.current(other) and provenance.phase(other) == "exploratory"
