@@ -6,13 +6,16 @@ device (`--dry-run`), scaled to its epoch budget and tabulated per sweep.
     groups = plan_groups(runs, "capacity", timed)    # a PlanGroup per shape, timed by `estimated` or `measured`
     print(table(groups))                             # device-hours per group, per sweep and in total
 
-The model: an epoch is its SGD steps plus one evaluation pass over the training and validation
-examples. A step costs at least STEP_FLOOR_S (a CUDA-graph replay of tiny kernels, whatever the
-width), else its arithmetic at the throughput (FLOPS) the trainer reached on a large group of its
-kind, calibrated on one H200 (the calibration and how close the model comes to dry runs:
-docs/design.md, "Harness"; tests/test_plan.py checks both). It ignores that runs which fit early
-leave their group, and C3's sharpness measurement: an upper bound in epochs, not in seconds per
-epoch (several measured groups were up to a fifth slower). Measure with `--dry-run` on the GPU.
+The model: an epoch is its SGD steps plus its evaluation passes (evaluated_examples). A step costs
+at least STEP_FLOOR_S (a CUDA-graph replay of tiny kernels, whatever the width) and, for an MLP, at
+least its weight traffic (harness.bench.weight_bytes_per_step) at the H200's measured copy rate
+(BANDWIDTH; it binds small batches of wide MLPs), else its arithmetic at the throughput (FLOPS) the
+trainer reached on a large group of its kind, calibrated on one H200 (the calibration and how close
+the model comes to dry runs: docs/design.md, "Harness"; tests/test_plan.py checks both). The table
+gives per sweep an upper bound (every run to its epoch budget; several measured groups were up to a
+fifth slower per epoch than the model) and an expected cost (runs leaving their batch where the
+smoke tier's did, EXPECTED_SHARE). Neither counts C3's sharpness measurement. Measure with
+`--dry-run` on the GPU.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from typing import Callable
 
 import torch
 
+from .bench import weight_bytes_per_step
 from .core import epoch_seconds as timed_epoch_seconds
 from .data import Dataset
 from .kinds import kind_of
+from .train import flat_inputs
 
 STEP_FLOOR_S = 1.09e-4  # s per SGD step of a small group (20 MLPs 2x64: 0.17 s for 1,563 steps)
 FLOPS = {
@@ -37,7 +42,23 @@ FLOPS = {
     # Unmeasured on a GPU, where the fused step also replays CUDA graphs.
     "mlp-examples": 51.6e12 / 1.4,
 }
+BANDWIDTH = 3.951e12  # bytes/s the H200 copied at (reports/gpu-check.md); the fused MLP step reached 75% of it
 DEVICE = "H200 (estimate, cost model)"
+# Share of its upper bound a sweep is expected to spend: a run leaves its batch once it fits (or
+# reaches its target loss), so a group costs its epochs' price times the epochs its runs stayed.
+# Measured on the smoke tier (Fashion-MNIST, base seed 0, 2026-12-06, `python docs/pilots/expected_cost.py`):
+# the cost-weighted share of the epoch budget its runs used. CNNs train every epoch (1). An
+# extrapolation to the full tier's settings, which have never run; a --dry-run times epochs, not shares.
+EXPECTED_SHARE = {
+    "capacity": 0.49,  # 40% of the smoke runs trained to their budget (narrow widths, label noise)
+    "critical samples": 0.25,
+    "example difficulty": 0.21,
+    "learning order": 0.43,
+    "regularization": 1.0,
+    "scaling": 0.41,
+    "sharpness": 0.26,
+    "time to fit": 0.52,
+}
 DRY_STEPS = 20  # a dry run times a call of this many SGD steps of each group and a longer one
 
 
@@ -45,9 +66,23 @@ def epoch_seconds(run, ds: Dataset, models: int) -> float:
     """Estimated seconds per epoch of a group of `models` runs of `run`'s shape on one H200."""
     steps = math.ceil(run.n_train / run.batch_size)
     forward, rate = kind_of(run).forward_flops(run, ds), FLOPS[run.kind]
-    step = max(STEP_FLOOR_S, 3 * forward * run.batch_size * models / rate)  # forward + backward = 3 forwards
-    evaluation = forward * (run.n_train + run.n_val) * models / rate
-    return steps * step + evaluation
+    traffic = 0.0 if run.kind == "cnn" else weight_bytes(run, ds, models) / BANDWIDTH
+    step = max(STEP_FLOOR_S, traffic, 3 * forward * run.batch_size * models / rate)  # forward + backward = 3 forwards
+    return steps * step + forward * evaluated_examples(run) * models / rate
+
+
+def evaluated_examples(run) -> float:
+    """Examples an epoch evaluates on average: an MLP measures its training set every epoch and the
+    validation set every val_every epochs; a CNN both, every val_every epochs and at the last."""
+    if run.kind == "cnn":
+        measured = run.epochs // run.val_every + (run.epochs % run.val_every != 0)
+        return (run.n_train + run.n_val) * measured / run.epochs
+    return run.n_train + run.n_val / run.val_every
+
+
+def weight_bytes(run, ds: Dataset, models: int) -> int:
+    """Bytes a step of `models` MLPs of `run`'s shape moves at least (harness.bench)."""
+    return weight_bytes_per_step(run, flat_inputs(ds.train_x[:1], run.pool).shape[1], ds.num_classes, models)
 
 
 @dataclass(frozen=True)
@@ -115,13 +150,18 @@ def table(groups: list[PlanGroup]) -> str:
             f"| {g.sweep} | {g.group} | {g.device} | {g.s_per_epoch:.2f} | {g.budget_epochs} | {g.hours:.2f} |"
         )
         per_sweep[g.sweep] = per_sweep.get(g.sweep, 0.0) + g.hours
-    lines += ["", "| sweep | device-hours |", "|---|---|"]
-    lines += [f"| {name} | {hours:.2f} |" for name, hours in per_sweep.items()]
+    expected = {name: hours * EXPECTED_SHARE.get(name, 1.0) for name, hours in per_sweep.items()}
+    lines += ["", "| sweep | upper bound, device-hours | expected share | expected device-hours |", "|---|---|---|---|"]
     lines += [
-        f"| **total** | **{sum(per_sweep.values()):.2f}** |",
+        f"| {name} | {hours:.2f} | {EXPECTED_SHARE.get(name, 1.0):.2f} | {expected[name]:.2f} |"
+        for name, hours in per_sweep.items()
+    ]
+    lines += [
+        f"| **total** | **{sum(per_sweep.values()):.2f}** | | **{sum(expected.values()):.2f}** |",
         "",
-        "An upper bound for training: every run trains to its epoch budget, while runs that fit early "
-        "leave their batch; the sharpness measurement (C3) is not included.",
+        "Upper bound: every run trains to its epoch budget. Expected: runs leave their batch where the "
+        "smoke tier's runs did, as a share of the budget (EXPECTED_SHARE, measured on the smoke tier, "
+        "not on this tier: an extrapolation). Neither includes C3's sharpness measurement.",
     ]
     if any("estimate" in g.device for g in groups):
         lines.append(
