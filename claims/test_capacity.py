@@ -9,7 +9,8 @@ training is within the tolerance (1 point) of the seed's best over widths (measu
 curve still rising at the largest width counts as needing that width (censored there, a tie).
 Decisions (alpha 0.05), per noise type: Page's L that capacity needed grows with the noise level,
 seeds as blocks, minimum median Spearman rho 0.5; part: real data gains less than the tolerance from
-the last width doubling in more seeds than chance (exact binomial test, minimum share 0.8). Gate: at
+the last step of the width grid (a doubling in the smoke tier, 1024 to 4096 in the full tier) in more
+seeds than chance (exact binomial test, minimum share 0.8). Gate: at
 least 95% of the runs converge (fitted, or the medians of their last two quarters' checks within the
 tolerance); below it the claim is inconclusive. Reported beside, not decided: per seed, how much
 more the noisiest level gains than real data from the smallest to the largest width.

@@ -42,22 +42,25 @@ FLOPS = {
     # Unmeasured on a GPU, where the fused step also replays CUDA graphs.
     "mlp-examples": 51.6e12 / 1.4,
 }
-BANDWIDTH = 3.951e12  # bytes/s the H200 copied at (reports/gpu-check.md); the fused MLP step reached 75% of it
+# Bytes/s the H200 copied at (reports/gpu-check.md). The floor assumes a step moves its weights at that
+# rate: a lower bound, uncalibrated where it decides (C3's batch-4 group; at 75% of it, a quarter more).
+BANDWIDTH = 3.951e12
 DEVICE = "H200 (estimate, cost model)"
 # Share of its upper bound a sweep is expected to spend: a run leaves its batch once it fits (or
 # reaches its target loss), so a group costs its epochs' price times the epochs its runs stayed.
 # Measured on the smoke tier (Fashion-MNIST, base seed 0, 2026-12-06, `python docs/pilots/expected_cost.py`):
-# the cost-weighted share of the epoch budget its runs used. CNNs train every epoch (1). An
+# the cost-weighted share of the epoch budget its runs used, each to its own last epoch. CNNs train
+# every epoch (1). An
 # extrapolation to the full tier's settings, which have never run; a --dry-run times epochs, not shares.
 EXPECTED_SHARE = {
-    "capacity": 0.49,  # 40% of the smoke runs trained to their budget (narrow widths, label noise)
-    "critical samples": 0.25,
-    "example difficulty": 0.21,
-    "learning order": 0.43,
+    "capacity": 0.22,  # 9% of the smoke runs trained to their budget (the narrowest widths)
+    "critical samples": 0.10,
+    "example difficulty": 0.07,
+    "learning order": 0.34,
     "regularization": 1.0,
-    "scaling": 0.41,
-    "sharpness": 0.26,
-    "time to fit": 0.52,
+    "scaling": 0.28,
+    "sharpness": 0.14,
+    "time to fit": 0.44,
 }
 DRY_STEPS = 20  # a dry run times a call of this many SGD steps of each group and a longer one
 
@@ -73,7 +76,8 @@ def epoch_seconds(run, ds: Dataset, models: int) -> float:
 
 def evaluated_examples(run) -> float:
     """Examples an epoch evaluates on average: an MLP measures its training set every epoch and the
-    validation set every val_every epochs; a CNN both, every val_every epochs and at the last."""
+    validation set every val_every epochs; a CNN both, every val_every epochs and at the last. Not
+    counted: an MLP group also validates at every epoch where one of its runs stops (a few percent)."""
     if run.kind == "cnn":
         measured = run.epochs // run.val_every + (run.epochs % run.val_every != 0)
         return (run.n_train + run.n_val) * measured / run.epochs
@@ -141,8 +145,8 @@ def measured(group: list, ds: Dataset, device: str, store) -> tuple[float, str, 
 
 
 def table(groups: list[PlanGroup]) -> str:
-    """Markdown: each group, its device-hours for the whole epoch budget, per sweep and in total. An
-    upper bound on training (runs that fit early leave their batch), without sharpness."""
+    """Markdown: each group, its device-hours for the whole epoch budget; per sweep and in total that
+    upper bound and the expected cost (EXPECTED_SHARE of it), both without C3's sharpness measurement."""
     lines = ["| sweep | group | device | s per epoch | epoch budget | device-hours |", "|---|---|---|---|---|---|"]
     per_sweep: dict[str, float] = {}
     for g in groups:

@@ -8,7 +8,9 @@ The verdict fingerprint hashes the code that computes runs, settings and statist
 the tier's own settings (tier_settings) and the claim module, without docstrings and comments
 (harness.code_fingerprint), so a row made by other code than the checkout's can be told apart
 (harness.robustness marks it with a dagger), while an edit to documentation, to how results are
-stored, scheduled or shown (OTHER_CODE), or to another tier's settings leaves every row current.
+stored, scheduled or shown (OTHER_CODE), or to another tier's settings in harness/tiers.py leaves
+every row current (the extended paper's settings live in harness/examples.py, hashed whole into C6,
+C8 and C9: a change there touches both tiers of those claims).
 tests/test_report.py makes every harness module take one side.
 """
 
@@ -92,7 +94,6 @@ def verdict_fingerprint(module: str, tier: str) -> str:
 DESIGN_CODE = ("stats.py", "decision.py", "measures.py")  # decision rules; the settings are tier_settings
 FROZEN = ROOT / "claims" / "frozen_designs.json"  # {"designs": {module: {tier: hash}}, "earlier_scheme": ...}
 CONFIRMATORY_BASE_SEEDS = range(5, 10)  # run once per frozen design; base seeds 0-4 are exploratory
-TIERS = ("smoke", "full")
 
 
 @functools.cache
@@ -101,13 +102,19 @@ def design_fingerprint(module: str, tier: str) -> str:
     outcomes), the decision rules of DESIGN_CODE, the CLAIM_CODE modules it imports and the tier's
     settings, without docstrings and comments. A design is frozen when its hash is written to FROZEN;
     rows at CONFIRMATORY_BASE_SEEDS confirm it only while their recorded hash equals the frozen one.
-    Another tier's settings are not part of it: the full tier can be redesigned while the smoke
-    tier's frozen designs and their confirmations stand."""
+    Another tier's settings in harness/tiers.py are not part of it: the full tier can be redesigned
+    there while the smoke tier's frozen designs and their confirmations stand."""
     return _fingerprint(DESIGN_CODE, module, tier)
 
 
 def _frozen() -> dict:
-    return json.loads(FROZEN.read_text()) if FROZEN.is_file() else {}
+    held = json.loads(FROZEN.read_text()) if FROZEN.is_file() else {}
+    if any(isinstance(v, str) for v in held.values()):
+        raise ValueError(
+            f"{FROZEN} holds design hashes of the earlier scheme ({{module: hash}}): run "
+            "`python docs/pilots/fingerprint_scheme.py <the commit that made them>` to carry them over"
+        )
+    return held
 
 
 def frozen_designs() -> dict[str, dict[str, str]]:
@@ -115,15 +122,16 @@ def frozen_designs() -> dict[str, dict[str, str]]:
     return _frozen().get("designs", {})
 
 
-def renamed(fingerprint: str | None) -> str | None:
-    """A recorded verdict or design hash in the current scheme. Hashes of the earlier scheme (which
-    hashed the whole of harness/tiers.py, both tiers at once) map to the current hash of the same
-    code: FROZEN's "earlier_scheme", written by docs/pilots/fingerprint_scheme.py after it checked,
-    at the commit that made the rows, that the current scheme gives that hash there too."""
-    return _frozen().get("earlier_scheme", {}).get(fingerprint, fingerprint)
+def renamed(fingerprint: str | None, tier: str) -> str | None:
+    """A verdict or design hash recorded for `tier`, in the current scheme. Hashes of the earlier
+    scheme (which hashed the whole of harness/tiers.py, both tiers at once) map to the current hash
+    of the same code: FROZEN's "earlier_scheme" per tier, written by docs/pilots/fingerprint_scheme.py
+    after it checked, at the commit that made the rows, that the current scheme gives that hash there
+    too (for the smoke tier, the only one with rows then)."""
+    return _frozen().get("earlier_scheme", {}).get(tier, {}).get(fingerprint, fingerprint)
 
 
-def freeze(modules: list[str] | None = None, tiers: tuple[str, ...] = TIERS) -> dict[str, dict[str, str]]:
+def freeze(modules: list[str] | None = None, tiers: tuple[str, ...] = ("smoke", "full")) -> dict[str, dict[str, str]]:
     """Write the current design hash of each claim module (default: every claims/test_*.py) in each
     of `tiers` to FROZEN, keeping the other entries; returns the designs FROZEN now holds."""
     modules = modules or sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "claims").glob("test_*.py"))
@@ -144,7 +152,7 @@ def phase(row) -> str:
         "confirmatory"
         if row.base_seed in CONFIRMATORY_BASE_SEEDS
         and frozen is not None
-        and renamed(row.provenance.get("design")) == frozen
+        and renamed(row.provenance.get("design"), row.tier) == frozen
         else "exploratory"
     )
 

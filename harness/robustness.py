@@ -24,6 +24,7 @@ from pathlib import Path
 from .provenance import CONFIRMATORY_BASE_SEEDS, ROOT, freeze, phase, renamed, verdict_fingerprint
 from .report import atomic_text, claim_label, read
 from .rows import Row
+from .tiers import TIERS
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -118,8 +119,10 @@ def current(row: Row) -> bool:
     """Whether the checkout's code would decide `row` as the code that made it did: its claim module,
     the harness modules of provenance.VERDICT_CODE and its tier's settings hash the same (docstrings
     and comments aside). A row without that record, or of a module the checkout lacks, is not current."""
-    code = renamed(row.provenance.get("code"))
-    return bool(code and (ROOT / row.module).is_file() and verdict_fingerprint(row.module, row.tier) == code)
+    code = renamed(row.provenance.get("code"), row.tier)
+    if not code or row.tier not in TIERS or not (ROOT / row.module).is_file():
+        return False
+    return verdict_fingerprint(row.module, row.tier) == code
 
 
 def report(report_dir: Path, tier: str, seeds: list[int]) -> list[Path]:
@@ -176,12 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--freeze",
         action="store_true",
-        help="record every claim module's current design hash in each tier in claims/frozen_designs.json (do it before "
-        "running the confirmatory base seeds 5-9, once per design), then exit",
+        help="record every claim module's current design hash in --tier in claims/frozen_designs.json (do it before "
+        "running that tier's confirmatory base seeds 5-9, once per design), then exit",
     )
     args = p.parse_args(argv)
     if args.freeze:
-        for module, designs in freeze().items():
+        for module, designs in freeze(tiers=(args.tier,)).items():
             print(f"[robustness] frozen: {module} {designs}", file=sys.stderr)
         return
     if args.dataset:

@@ -3,10 +3,11 @@
 full  = the paper's setup (docs/design.md): 2x4096 ReLU MLP, 50,000 training / 10,000 validation
         examples, plain SGD lr 0.01, batch 32, up to 1,000 epochs. Meant for GPUs. 8 seeds (the paper
         used 5), so that sign and binomial tests can decide with one seed against (7/8: p = 0.035).
-        Deviations, each for a verdict that can decide within about 11 H200-hours (docs/design.md,
-        "The full tier's designs"): C1 and C2c on three noise levels, C2c's sizes up to 25,000; C3 at
-        lr 0.0025 and batch 4 on a 2x1024 MLP and 10,000 examples; C4 on 10,000 examples for 100
-        epochs, lr halved every 25.
+        Deviations, each for a verdict that can decide within a cost-model upper bound of about 11
+        H200-hours (docs/design.md, "The full tier's designs"): C1 and C2c on three noise levels, C2c's
+        sizes up to 25,000; C3 at lr 0.0025 and batch 4 on a 2x1024 MLP and 10,000 examples, up to
+        2,000 epochs; C2c and C3 validate on 1,000 examples; C4 on 10,000 examples for 100 epochs, lr
+        halved every 25.
 smoke = the same designs shrunk to minutes on 2 CPU cores, with deliberate deviations: images
         average-pooled to 14x14 (d = 196) wherever inputs can be noise, so that random inputs have
         n/d of 8 or more (below n = 2d Gaussian points are separable under any labelling); 2x256
@@ -194,7 +195,7 @@ TIERS = {
         labels=RunConfig(
             n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=1
         ),
-        # Nested sizes 6,250-25,000 at 2x4096 (n/d 8-32: 6,250 is the smallest with n >= 8d) and widths
+        # Nested sizes 6,250-25,000 at 2x4096 (n/d 8-32: the paper's 50,000 halved three times) and widths
         # 512-4096 at n = 25,000, sharing the 25,000 x 4096 point; the smoke tier's levels. 50,000 examples
         # would double the sweep's cost for a third doubling of n (docs/design.md, "The full tier").
         scaling=Scaling(

@@ -44,7 +44,8 @@ def test_the_cost_model_reproduces_the_h200_measurements_it_was_calibrated_on(ru
     ],
 )
 def test_the_cost_model_is_within_a_quarter_of_the_dry_run_on_wide_groups(width, n, models, measured):
-    """The full tier's groups of width 2,048 and more, timed by `--dry-run` on the same H200."""
+    """The full tier's groups of width 2,048 and more, timed by `--dry-run` on the same H200, which
+    charged each epoch one whole evaluation: so the model prices them at val_every 1 too."""
     estimate = plan.epoch_seconds(RunConfig(width=width, n_train=n), shaped(28, 1), models)
     assert measured / 1.25 <= estimate <= measured * 1.25
 
@@ -95,7 +96,7 @@ def test_only_an_unasked_cpu_stops_the_full_tier(markexpr, overrides, cuda, stop
 
 def test_the_full_tier_stays_within_its_cost_targets(tmp_path):
     """The whole full tier, priced by the cost model on Fashion-MNIST's shapes: an upper bound of at
-    most 12 and an expected cost of at most 8 H200-hours (docs/full-tier.md), so a settings change
+    most 12 and an expected cost of at most 8 H200-hours (docs/full-tier.md, the targets), so a settings change
     that breaks the budget fails here.
 
     Cannot check: the cost model itself on a GPU (tests above compare it with one H200's timings), or

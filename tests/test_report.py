@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -288,7 +289,9 @@ def test_hashes_of_the_earlier_scheme_count_as_the_code_they_named(tmp_path, mon
     code, design = provenance.verdict_fingerprint(module, "smoke"), provenance.design_fingerprint(module, "smoke")
     frozen = tmp_path / "frozen.json"
     frozen.write_text(
-        json.dumps({"designs": {module: {"smoke": design}}, "earlier_scheme": {"a" * 16: code, "b" * 16: design}})
+        json.dumps(
+            {"designs": {module: {"smoke": design}}, "earlier_scheme": {"smoke": {"a" * 16: code, "b" * 16: design}}}
+        )
     )
     monkeypatch.setattr(provenance, "FROZEN", frozen)
     old = row(
@@ -299,3 +302,8 @@ def test_hashes_of_the_earlier_scheme_count_as_the_code_they_named(tmp_path, mon
     )
     assert robustness.current(old) and provenance.phase(old) == "confirmatory"
     assert not robustness.current(other) and provenance.phase(other) == "exploratory"
+    full = dataclasses.replace(old, tier="full", test="test_x[full]")  # the map is the smoke tier's
+    assert not robustness.current(full) and provenance.phase(full) == "exploratory"
+    frozen.write_text(json.dumps({module: design}))  # the earlier format
+    with pytest.raises(ValueError, match="fingerprint_scheme.py"):
+        provenance.phase(old)

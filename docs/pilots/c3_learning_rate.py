@@ -1,4 +1,4 @@
-"""Pilot for claim C3 (docs/design.md, "C3's learning rate and batch"): at batch 32, the full tier's
+"""Pilot for claim C3 (docs/design.md, "The full tier's designs"): at batch 32, the full tier's
 batch, which learning rate keeps lr x top eigenvalue / 2 at most 0.15 (the claim's gate; about 0.1
 is the aim), and how many epochs the conditions then take to reach training loss 0.1?
 
@@ -19,7 +19,7 @@ Nothing goes to the result store. About 30 minutes on one free core (lr 0.01 abo
 0.0025 about 16 minutes), longer beside another job.
 
     python docs/pilots/c3_learning_rate.py [--dataset fashion-mnist] [--data-root DIR]
-        [--lrs 0.01 0.005 0.0025] [--budget-min 60] [--out /tmp/c3pilot/result.md]
+        [--lrs 0.01 0.005 0.0025 0.00125] [--budget-min 60] [--out /tmp/c3pilot/result.md]
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--data-root")
-    p.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.005, 0.0025])
+    p.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.005, 0.0025, 0.00125])
     p.add_argument("--budget-min", type=float, default=60.0)
     p.add_argument("--out", type=Path)
     args = p.parse_args()

@@ -1,11 +1,12 @@
 """Where the smoke tier's runs stopped, as a share of their epoch budget, per sweep: the numbers behind
 the expected cost that `--plan` prints beside the upper bound (harness.plan.EXPECTED_SHARE).
 
-A run leaves its batched group when it has fitted (or reached its target loss), so a group costs
-its per-epoch price times the epochs its runs spent in it. Per sweep this prints the cost-weighted
-share of the budget the stored smoke runs used: sum of epochs run x per-epoch cost over sum of
-budget x per-epoch cost (the per-epoch cost of an MLP or CNN from harness.plan's cost model at the
-run's group size), and the share of runs that trained to their budget. It reads finished runs from
+A run leaves its batched group when it has fitted (or reached its target loss), so a wide group
+costs its per-epoch price per run times the epochs each run spent in it (a narrow group, priced by
+the step floor, costs its price until its last run leaves: more than this counts, but such groups
+are cheap). Per sweep this prints the cost-weighted share of the budget the stored smoke runs used:
+sum of each run's epochs x its per-run, per-epoch cost over sum of budget x the same (harness.plan's
+cost model at the run's group size), and the share of runs that trained to their budget. It reads finished runs from
 a result store (the smoke tier at any base seeds, Fashion-MNIST), trains nothing.
 
     python docs/pilots/expected_cost.py --store .claims-store
@@ -63,7 +64,9 @@ def main() -> None:
         config = KINDS[kind].config(**{k: tuple(v) if isinstance(v, list) else v for k, v in c.items()})
         models = record["info"].get("group_size", 1)
         per_epoch = plan.epoch_seconds(config, ds, models) / models
-        epochs = record["info"]["epochs_run"]
+        # A run's own last epoch: where it fitted or reached its target loss (epochs_to_fit, the budget
+        # if never), for runs that stop there; info's epochs_run is its group's, the slowest run's.
+        epochs = record["epochs_to_fit"] if getattr(config, "stop_when_fitted", False) else record["info"]["epochs_run"]
         used[sweep] += epochs * per_epoch
         budget[sweep] += config.budget * per_epoch
         runs[sweep] += 1

@@ -61,9 +61,9 @@ def main(old: str) -> None:
 
     frozen_path = ROOT / "claims" / "frozen_designs.json"
     held = json.loads(frozen_path.read_text())
-    if "designs" not in held:  # the earlier format: {module: design hash}
+    if "designs" not in held:  # the earlier format, {module: design hash}: OLD's frozen designs, read above
         held = {"designs": {}}
-    mapping = held.setdefault("earlier_scheme", {})
+    mapping = held.setdefault("earlier_scheme", {}).setdefault("smoke", {})  # every row then was smoke
     for module in sorted(earlier):
         if module not in now or then[module] != now[module]:
             print(f"{module}: its smoke code differs between {old} and this checkout; not mapped")
@@ -76,7 +76,7 @@ def main(old: str) -> None:
         else:
             print(f"{module}: code {code_then} -> {code_now}, design {design_then} -> {design_now}")
     held["designs"] = dict(sorted(held["designs"].items()))
-    held["earlier_scheme"] = dict(sorted(mapping.items()))
+    held["earlier_scheme"]["smoke"] = dict(sorted(mapping.items()))
     frozen_path.write_text(json.dumps(held, indent=1) + "\n")
 
     rows = [r for f in sorted((ROOT / "reports").glob("*/*/claims.json")) for r in json.loads(f.read_text())]
