@@ -50,8 +50,8 @@ DEVICE = "H200 (estimate, cost model)"
 # reaches its target loss), so a group costs its epochs' price times the epochs its runs stayed.
 # Measured on the smoke tier (Fashion-MNIST, base seed 0, 2026-12-06, `python docs/pilots/expected_cost.py`):
 # the cost-weighted share of the epoch budget its runs used, each to its own last epoch. CNNs train
-# every epoch (1). An
-# extrapolation to the full tier's settings, which have never run; a --dry-run times epochs, not shares.
+# every epoch (1). An extrapolation to the full tier's settings, which have never run; a --dry-run
+# times epochs, not shares.
 EXPECTED_SHARE = {
     "capacity": 0.22,  # 9% of the smoke runs trained to their budget (the narrowest widths)
     "critical samples": 0.10,
@@ -154,11 +154,11 @@ def table(groups: list[PlanGroup]) -> str:
             f"| {g.sweep} | {g.group} | {g.device} | {g.s_per_epoch:.2f} | {g.budget_epochs} | {g.hours:.2f} |"
         )
         per_sweep[g.sweep] = per_sweep.get(g.sweep, 0.0) + g.hours
-    expected = {name: hours * EXPECTED_SHARE.get(name, 1.0) for name, hours in per_sweep.items()}
+    share = {name: EXPECTED_SHARE.get(name, 1.0) for name in per_sweep}
+    expected = {name: hours * share[name] for name, hours in per_sweep.items()}
     lines += ["", "| sweep | upper bound, device-hours | expected share | expected device-hours |", "|---|---|---|---|"]
     lines += [
-        f"| {name} | {hours:.2f} | {EXPECTED_SHARE.get(name, 1.0):.2f} | {expected[name]:.2f} |"
-        for name, hours in per_sweep.items()
+        f"| {name} | {hours:.2f} | {share[name]:.2f} | {expected[name]:.2f} |" for name, hours in per_sweep.items()
     ]
     lines += [
         f"| **total** | **{sum(per_sweep.values()):.2f}** | | **{sum(expected.values()):.2f}** |",

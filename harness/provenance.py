@@ -131,9 +131,13 @@ def renamed(fingerprint: str | None, tier: str) -> str | None:
     return _frozen().get("earlier_scheme", {}).get(tier, {}).get(fingerprint, fingerprint)
 
 
-def freeze(modules: list[str] | None = None, tiers: tuple[str, ...] = ("smoke", "full")) -> dict[str, dict[str, str]]:
+def freeze(modules: list[str] | None = None, tiers: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
     """Write the current design hash of each claim module (default: every claims/test_*.py) in each
-    of `tiers` to FROZEN, keeping the other entries; returns the designs FROZEN now holds."""
+    of `tiers` (default: every tier of harness.tiers) to FROZEN, keeping the other entries; returns
+    the designs FROZEN now holds."""
+    from .tiers import TIERS
+
+    tiers = tiers or tuple(TIERS)
     modules = modules or sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "claims").glob("test_*.py"))
     held = _frozen()
     designs = held.get("designs", {})

@@ -250,8 +250,6 @@ def test_a_tiers_fingerprints_ignore_the_other_tiers_settings(monkeypatch):
 
     Cannot check: that a tier's settings reach its verdicts only through TIERS[tier] (a claim module
     could read the other tier's settings; none does)."""
-    import dataclasses
-
     from harness import provenance, tiers
 
     module = "claims/test_sharpness.py"
