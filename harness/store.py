@@ -8,8 +8,8 @@ Two kinds of run share the store (harness.kinds): MLP runs (`train.RunConfig`) a
 decide what a run computes (`code_fingerprint`), each kind over its own modules.
 One run is two files, `<key>.npz` (per-epoch history) and `<key>.json` (config, scalars, the
 npz's SHA-256); the JSON is written last and is the commit mark, both atomically (temp file +
-rename). Training a group holds an exclusive `flock` on the group's lock file, so parallel
-pytest-xdist workers asking for the same runs train them once and the others read the result.
+rename). Training a group holds an exclusive lock on each of its runs (`holding`), so parallel
+pytest-xdist workers whose requests share runs train each of them once and the others read it.
 An entry that fails to parse or whose npz does not match its hash is reported and retrained.
 Interrupted groups resume from `<group>.ckpt.npz`. Never pickle: JSON and npz only.
 """
@@ -125,7 +125,7 @@ class Store:
 
     def missing_groups(self, runs: list[Config], ds: Dataset) -> list[tuple[str, list[Config]]]:
         """(group key, runs) of each batched group `get_or_train` would train now: the runs the store
-        lacks, one group per shape. The key names the group's lock and checkpoint files."""
+        lacks, one group per shape. The key names the group's checkpoint file and its scheduler job."""
         return self._partition(runs, ds)[1]
 
     def _partition(self, runs, ds) -> tuple[dict, list[tuple[str, list[Config]]]]:
@@ -140,17 +140,15 @@ class Store:
         """Results of `runs` in order; missing ones are trained together, one batched group per shape
         (MLP and CNN runs may be mixed: they never share a group)."""
         results, groups = self._partition(runs, ds)
-        for group_key, group in groups:
-            with self.lock(group_key):
+        for _, group in groups:
+            with self.holding(group, ds):
                 for r in group:  # another worker may have trained them while we waited
                     if (res := self.load(r, ds)) is not None:
                         results[r] = res
                 missing = [r for r in group if r not in results]
-                parts = self.sub_batches(missing, ds, device) if missing else []
-                for part in parts:
-                    name = group_key if len(parts) == 1 else _group_key(part, ds)
+                for part in self.sub_batches(missing, ds, device) if missing else []:
                     group = kind_of(part[0]).group(part, ds, device)
-                    for res in train_to_end(group, progress, self.root / f"{name}.ckpt.npz"):
+                    for res in train_to_end(group, progress, self.root / f"{_group_key(part, ds)}.ckpt.npz"):
                         self.save(res, ds)
                         results[res.config] = res
         return [results[r] for r in runs]
@@ -174,8 +172,20 @@ class Store:
         return [group[i : i + fits] for i in range(0, len(group), fits)]
 
     @contextlib.contextmanager
+    def holding(self, runs: list[Config], ds: Dataset):
+        """Held by one process at a time per run: an exclusive POSIX lock on one byte of `runs.lock`
+        per run, at an offset its key gives, taken in order of offset (so no two processes wait on
+        each other in a cycle). A lock per run, not per group, because two workers may see different
+        runs missing (one looks while another is saving its group) and so form different groups."""
+        offsets = sorted({int(run_key(r, ds)[:10], 16) for r in runs})
+        with open(self.root / "runs.lock", "a") as f:
+            for offset in offsets:
+                fcntl.lockf(f, fcntl.LOCK_EX, 1, offset)
+            yield  # closing the file releases them, also if the process dies
+
+    @contextlib.contextmanager
     def lock(self, name: str):
-        """Held by one process at a time: the one training group `name` (or submitting it)."""
+        """Held by one process at a time: the one submitting group `name` to a scheduler (harness.cluster)."""
         with open(self.root / f"{name}.lock", "w") as f:
             fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
             try:

@@ -6,6 +6,7 @@ import json
 import multiprocessing as mp
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,49 @@ def test_parallel_workers_train_each_run_once(tmp_path):
     assert log.read_text().split() == ["3"]
     assert all(o == out[0] for o in out)
     assert not list((tmp_path / "store").glob("*.tmp"))
+
+
+def _late_worker(root, log_path, seeds):
+    """`_worker`, writing "looked" to `log_path` once it has seen which runs the store lacks."""
+    import harness.store as sm
+
+    real = sm.Store._partition
+
+    def partition(self, *args):
+        out = real(self, *args)
+        with open(log_path, "a") as f:
+            f.write("looked\n")
+        return out
+
+    sm.Store._partition = partition
+    return _worker(root, log_path, seeds)
+
+
+@pytest.mark.slow
+def test_a_worker_that_looks_while_another_saves_waits_and_reads(tmp_path):
+    """A worker that finds part of a group saved (another is still saving the rest) waits for those
+    runs instead of training them again, although the runs it lacks form a smaller group."""
+    root, log, ds = tmp_path / "store", tmp_path / "trainings.log", tiny_dataset()
+    runs = [tiny_run(seed=s, max_epochs=20) for s in (0, 1, 2)]
+    store = Store(root)
+    store.get_or_train(runs, ds)
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    saving = [p for r in runs[1:] for p in root.glob(f"{run_key(r, ds)}.*")]
+    with store.holding(runs, ds):  # this process is "saving" the group: run 0 is stored, 1 and 2 not yet
+        for p in saving:
+            p.rename(aside / p.name)
+        worker = mp.get_context("spawn").Pool(1)
+        pending = worker.apply_async(_late_worker, (root, log, (0, 1, 2)))
+        deadline = time.monotonic() + 120
+        while "looked" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # time enough to train the two runs, were it not waiting
+        for p in saving:
+            (aside / p.name).rename(p)
+    pending.get(timeout=120)
+    worker.close()
+    assert log.read_text().split() == ["looked"], "the worker trained runs another process was saving"
 
 
 def test_the_code_fingerprint_follows_code_not_docstrings_or_comments():
