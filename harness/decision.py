@@ -11,6 +11,10 @@ negative control held; otherwise, where no outcome is recorded for the claim's t
 (`expected` None), the claim must hold (AssertionError if not); where outcomes are recorded, the
 outcome must be one of them (a failure ends as pytest.xfail, a recorded "holds" passes) and anything
 else, an unrecorded "holds" included, fails the test.
+
+Waves (a tier that trains its seeds in several, harness.session): after each wave but the last, a
+claim whose seeds so far lean away from it (`futile`) stops there, with the failed gate `stopped`;
+otherwise the next wave trains more seeds and the claim is decided again on all of them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,25 @@ class Gate:
             "at_most": self.at_most,
             "passed": self.passed,
         }
+
+
+FUTILITY_P = 0.5  # after a wave but the last: a claim or part with a larger one-sided p-value stops
+
+
+def futile(verdict: Verdict, parts=()) -> bool:
+    """Whether a claim stops for futility after a wave that is not its last: the one-sided p-value of
+    the claim, or of one of its parts, exceeds FUTILITY_P on the seeds so far (its statistic is on the
+    null's side of the null's median: the seeds do not lean toward the claim). Such a stop can only
+    make "holds" rarer, so it keeps every test's alpha whatever the data (non-binding futility); it
+    costs power only where a claim that leans away at half its seeds would have held at all of them
+    (for an exact sign test at 4 of 8 seeds, none: 2 of 4 cannot become the 7 of 8 it needs)."""
+    return any(v.p_value > FUTILITY_P for v in (verdict, *(v for _, v in parts)))
+
+
+def stopped(trained: int, planned: int) -> Gate:
+    """The gate of a claim that stopped for futility with `trained` of its `planned` seeds: it fails,
+    so the claim is inconclusive (contradicted and absent are decided on all the waves only)."""
+    return Gate(f"seeds trained (stopped for futility, p > {FUTILITY_P} on the first {trained})", trained, planned)
 
 
 def claim_outcome(verdict: Verdict, parts=(), gates=()) -> str:

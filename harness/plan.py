@@ -165,7 +165,9 @@ def table(groups: list[PlanGroup]) -> str:
         "",
         "Upper bound: every run trains to its epoch budget. Expected: runs leave their batch where the "
         "smoke tier's runs did, as a share of the budget (EXPECTED_SHARE, measured on the smoke tier, "
-        "not on this tier: an extrapolation). Neither includes C3's sharpness measurement.",
+        "not on this tier: an extrapolation). Neither includes C3's sharpness measurement. Both count "
+        "every wave of seeds: where a tier trains seeds in waves, a claim whose first wave leans away "
+        "from it stops there, and a sweep whose every claim stops costs about half (not counted).",
     ]
     if any("estimate" in g.device for g in groups):
         lines.append(

@@ -14,7 +14,9 @@ table and merges them into reports/<tier>/<dataset>/, keyed by base seed and dev
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import os
 import re
 import sys
@@ -242,6 +244,11 @@ def decide(request, claims):
     def run(
         claim, verdict, control, *, tier, dataset, note, control_note, compute_s=0.0, parts=(), gates=(), figures=None
     ):
+        trained, planned = claims.seeds_asked
+        if trained < planned:  # a wave before the last (pytest_pyfunc_call)
+            if not decision.futile(verdict, parts):
+                raise NextWave
+            gates = (*gates, decision.stopped(trained, planned))
         module = request.node.path.relative_to(ROOT).as_posix()
         marker = request.node.get_closest_marker("expect_outcome")
         expected = marker.args[0].get(dataset) if marker else None
@@ -281,6 +288,31 @@ def decide(request, claims):
         )
 
     return run
+
+
+class NextWave(Exception):
+    """Raised by `decide` after a wave whose seeds lean toward the claim: train the next wave."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run a claim test (one that uses `decide`) once per wave of its tier's seeds, until `decide`
+    ends it (harness.session, Waves); a plan or dry run prices every wave at once."""
+    session = pyfuncitem.config.stash.get(SESSION, None)
+    if "decide" not in pyfuncitem.fixturenames or session is None:
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in inspect.signature(pyfuncitem.obj).parameters}
+    session.wave = math.inf if session.pricing else 1
+    try:
+        while True:
+            session.seeds_asked = (0, 0)
+            try:
+                pyfuncitem.obj(**args)
+                return True
+            except NextWave:
+                session.wave += 1
+    finally:
+        session.wave = 1
 
 
 @pytest.hookimpl(hookwrapper=True)

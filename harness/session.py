@@ -7,13 +7,18 @@ and the provenance of its verdicts. The pytest plugin (harness.plugin) makes it 
     session.seeds("smoke")                                          # the --base-seed set of seeds
 
 Seeds: `--base-seed K` selects seeds K * SEED_STRIDE + 0..N-1, disjoint sets per K, so that a
-verdict can be checked on other seed sets. Devices: `--device auto` takes CUDA where present, and
-under pytest-xdist worker gwK trains on GPU K modulo the GPUs torch sees.
+verdict can be checked on other seed sets. Waves: a tier with `waves` W > 1 trains a claim's seeds in
+W pre-registered waves, the first ceil(N w / W) seeds in wave w; the plugin runs a claim test once
+per wave (`wave`), and its `decide` stops after any but the last wave where the claim's seeds so far
+lean away from it (harness.decision.futile). A plan prices every wave.
+Devices: `--device auto` takes CUDA where present, and under pytest-xdist worker gwK trains on GPU K
+modulo the GPUs torch sees.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -174,6 +179,8 @@ class Session:
         self.planned: list[plan.PlanGroup] = []  # plan groups of the running test, for the report
         self._data_errors: dict[str, str] = {}
         self._memo: dict = {}
+        self.wave: float = 1  # the wave a claim test is in (harness.plugin); inf: the last, whatever the tier's
+        self.seeds_asked = (0, 0)  # (seeds of this wave, seeds of all waves) at the last call of seeds()
         self.trained_with: set[str] = set()  # how the runs read or trained so far were trained
 
     def dataset_name(self, paper_default: str) -> str:
@@ -200,9 +207,18 @@ class Session:
         return self.options.base_seed * SEED_STRIDE
 
     def seeds(self, tier: str, default: int | None = None) -> list[int]:
-        """--seeds (or `default`, or the tier's number) seeds of the --base-seed set."""
+        """The seeds of the --base-seed set that the current wave trains: of N = --seeds (or `default`,
+        or the tier's number), the first ceil(N w / W) in wave w of the tier's W; all N in the last."""
         n = self.options.seeds or default or TIERS[tier].seeds
-        return list(range(self.first_seed, self.first_seed + n))
+        waves = TIERS[tier].waves
+        k = math.ceil(n * min(self.wave, waves) / waves)
+        self.seeds_asked = (k, n)
+        return list(range(self.first_seed, self.first_seed + k))
+
+    @property
+    def pricing(self) -> bool:
+        """Whether sweeps are priced (--plan, --dry-run), not trained."""
+        return self.options.plan or self.options.dry_run
 
     def sweep(self, label: str, tier: str, paper_dataset: str, design: Callable[[str], dict]) -> Trained:
         """A claim's sweep, trained (or read from the store) once per process for (label, tier).
@@ -217,13 +233,16 @@ class Session:
             runs = design(name)
             unique = list(dict.fromkeys(configs(runs)))
             noun = kind_of(unique[0]).noun
-            done = dict(zip(unique, self.train(unique, ds, f"{label}, {tier}, {name}, {len(unique)} {noun}")))
+            k, n = self.seeds_asked
+            wave = f", seeds 1-{k} of {n}" if k < n else ""
+            done = dict(zip(unique, self.train(unique, ds, f"{label}, {tier}, {name}, {len(unique)} {noun}{wave}")))
             return Trained(name, ds, results(runs, done), sum(r.wall_s for r in done.values()))
 
         return self.memo((label, tier), compute)
 
     def memo(self, key, compute):
-        """compute() once per process for `key` (sweeps shared by several tests of a module)."""
+        """compute() once per process and wave for `key` (sweeps shared by several tests of a module)."""
+        key = (key, self.wave)
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
@@ -231,7 +250,7 @@ class Session:
     def train(self, runs, ds, label: str):
         """The results of `runs`: from the store, trained here or by the scheduler's jobs. Under --plan
         or --dry-run, the sweep's groups priced instead, and the test skipped (no verdict)."""
-        if self.options.plan or self.options.dry_run:
+        if self.pricing:
             timed = (
                 (lambda group: plan.estimated(group, ds))
                 if self.options.plan

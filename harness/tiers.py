@@ -2,7 +2,8 @@
 
 full  = the paper's setup (docs/design.md): 2x4096 ReLU MLP, 50,000 training / 10,000 validation
         examples, plain SGD lr 0.01, batch 32, up to 1,000 epochs. Meant for GPUs. 8 seeds (the paper
-        used 5), so that sign and binomial tests can decide with one seed against (7/8: p = 0.035).
+        used 5), so that sign and binomial tests can decide with one seed against (7/8: p = 0.035),
+        in two waves of 4: a claim whose first 4 seeds lean away from it stops there (inconclusive).
         Deviations, each for a verdict that can decide within a cost-model upper bound of about 11
         H200-hours (docs/design.md, "The full tier's designs"): C1 and C2c on three noise levels, C2c's
         sizes up to 25,000; C3 at lr 0.0025 and batch 4 on a 2x1024 MLP and 10,000 examples, up to
@@ -111,6 +112,7 @@ class Tier:
     capacity: Capacity  # C1
     sharpness: Sharpness  # C3
     regularization: Regularization  # C4
+    waves: int = 1  # seeds train in this many equal waves; each but the last may stop a claim (Session.seeds)
 
 
 TIERS = {
@@ -196,6 +198,7 @@ TIERS = {
     "full": Tier(
         "full",
         seeds=8,
+        waves=2,
         time_to_fit=RunConfig(
             n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=1
         ),

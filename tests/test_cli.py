@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,66 @@ def test_a_sweep_design_trains_each_config_once_and_keeps_its_shape():
         "a": [["result 1", "result 2"], ["result 2", "result 3"]],
         ("b", 0): {"x": "result 4", "y": ["result 1"]},
     }
+
+
+def test_each_wave_takes_the_first_seeds_of_its_share_and_a_plan_takes_them_all(tmp_path):
+    """Wave w of W takes the first ceil(N w / W) of the N seeds (of --base-seed's set); the last wave,
+    a tier of one wave and a plan (wave inf) take all N."""
+    import math
+
+    from harness.session import Options, Session
+
+    s = Session(Options(device="cpu", seeds=5, base_seed=1), tmp_path)
+    seen = []
+    for wave in (1, 2, math.inf):
+        s.wave = wave
+        seen.append((s.seeds("full"), s.seeds_asked, len(s.seeds("smoke"))))
+    assert seen == [
+        ([10000, 10001, 10002], (3, 5), 5),
+        ([10000 + i for i in range(5)], (5, 5), 5),
+        ([10000 + i for i in range(5)], (5, 5), 5),
+    ]
+
+
+WAVES = """
+import pytest
+from harness import stats
+from harness.tiers import tier_params
+
+
+@pytest.mark.parametrize("tier", tier_params())
+def test_claim(tier, claims, decide, request):
+    seeds = claims.seeds(tier)
+    with open(request.config.getoption("--report-dir") + "/waves.log", "a") as f:
+        f.write(f"{tier} {len(seeds)}\\n")
+    successes = [s % 8 not in LEANING_AWAY for s in seeds]
+    verdict = stats.share_test(successes, alpha=0.05, min_share=0.8)
+    control = stats.share_test([False] * len(seeds), alpha=0.05, min_share=0.8)
+    decide("CX", verdict, control, tier=tier, dataset="none", note="", control_note="")
+"""
+
+
+@pytest.mark.parametrize(
+    "leaning_away, log, outcome", [((), "smoke 8 full 4 full 8", "2 passed"), ((0, 1), "smoke 8 full 4", "2 failed")]
+)
+def test_a_claim_trains_its_tier_s_seeds_in_waves_and_stops_where_they_lean_away(tmp_path, leaning_away, log, outcome):
+    """The smoke tier decides on its 8 seeds at once. The full tier (two waves of 4) decides on its
+    first 4 seeds where they lean away from the claim (2 of 4 for it: stopped for futility, so
+    inconclusive, and the claim fails), and where they lean toward it (4 of 4) runs the test again
+    on all 8. The test module lives under the repository (a verdict's provenance hashes it there)."""
+    with tempfile.TemporaryDirectory(dir=ROOT, prefix=".waves-") as folder:
+        (Path(folder) / "test_waves.py").write_text(WAVES.replace("LEANING_AWAY", repr(leaning_away)))
+        out = pytest_run(
+            f"{folder}/test_waves.py",
+            "-p",
+            "no:cacheprovider",
+            f"--report-dir={tmp_path}",
+            f"--store={tmp_path / 'store'}",
+            "--device=cpu",
+            "-m",
+            "smoke or full",
+        )
+    assert (tmp_path / "waves.log").read_text().split() == log.split(), out.stdout
+    assert outcome in out.stdout, out.stdout
+    if leaning_away:
+        assert "stopped for futility" in out.stdout

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from harness import stats
-from harness.decision import Gate, claim_outcome, conclude
+from harness.decision import FUTILITY_P, Gate, claim_outcome, conclude, futile, stopped
 from harness.tiers import tier_params
 
 HOLDS = stats.share_test([True] * 8, alpha=0.05, min_share=0.8)
@@ -68,6 +68,20 @@ def test_a_failed_gate_makes_the_claim_inconclusive_whatever_its_statistics():
     assert Gate("lr x eig / 2", 0.1, 0.15, at_most=True).passed and not Gate("x", 0.2, 0.15, at_most=True).passed
     with pytest.raises(AssertionError, match=r"inconclusive \(gate failed: converged\)"):
         conclude("C1", HOLDS, INCONCLUSIVE, gates=[FAILED_GATE], expected=None)
+
+
+def test_a_claim_stops_for_futility_where_its_first_seeds_lean_away_from_it():
+    """After a wave, a claim (or a part) with p > FUTILITY_P stops: for a sign test on 4 of 8 seeds,
+    2 of 4 stops (the 7 of 8 it needs is out of reach) and 3 of 4 goes on; the stop is a failed gate,
+    so the claim is inconclusive whatever its statistics."""
+    two, three = (stats.share_test([True] * k + [False] * (4 - k), alpha=0.05, min_share=0.8) for k in (2, 3))
+    assert two.p_value > FUTILITY_P >= three.p_value
+    assert futile(two) and not futile(three)
+    assert futile(three, parts=[("plateau", two)]) and not futile(three, parts=[("plateau", three)])
+    assert stats._sign_p(6, 8) > 0.05 > stats._sign_p(7, 8)  # 2 of 4 could not have held at 8 seeds
+    gate = stopped(4, 8)
+    assert not gate.passed and "stopped for futility" in gate.name
+    assert claim_outcome(HOLDS, gates=[gate]) == "inconclusive"
 
 
 def test_tier_params_records_outcomes_per_dataset_on_the_smoke_variant_only():
