@@ -12,12 +12,10 @@ seeds as blocks, minimum median Spearman rho 0.5; part: real data gains less tha
 the last step of the width grid (a doubling in the smoke tier, 1024 to 4096 in the full tier) in more
 seeds than chance (exact binomial test, minimum share 0.8). Gate: at
 least 95% of the runs converge (fitted, or the medians of their last two quarters' checks within the
-tolerance); below it the claim is inconclusive. In the full tier an unfitted run ends at the first
-check from half its budget on where that rule holds (RunConfig.settle_tolerance), as if its budget
-ended there. Reported beside, not decided: per seed, how much
+tolerance); below it the claim is inconclusive. Reported beside, not decided: per seed, how much
 more the noisiest level gains than real data from the smallest to the largest width.
 Control: Page's L over independent real-data replicates in the places of the levels (seeds shifted
-by j x 10^9 at level j). Seeds: 5 smoke (CI's budget; power in the report), 8 full (two waves).
+by j x 10^9 at level j). Seeds: 5 smoke (CI's budget; power in the report), 8 full.
 Design and reasons: docs/design.md#c1-capacity.
 """
 

@@ -99,16 +99,11 @@ def best_val(r) -> float:
     return float(np.nanmax(r.history["val_acc"]))
 
 
-def _checks(val: np.ndarray, q: int) -> np.ndarray:
-    """The validation checks in the q-th quarter (0-3) of `val` (one entry per epoch, NaN between checks)."""
-    epochs = np.arange(1, len(val) + 1)
-    return val[(epochs > q * len(val) / 4) & (epochs <= (q + 1) * len(val) / 4) & ~np.isnan(val)]
-
-
 def quarter(r, q: int) -> np.ndarray:
     """The validation checks of run `r` in the q-th quarter (0-3) of the epochs it trained."""
     v = r.history["val_acc"]
-    checks = _checks(v, q)
+    epochs = np.arange(1, len(v) + 1)
+    checks = v[(epochs > q * len(v) / 4) & (epochs <= (q + 1) * len(v) / 4) & ~np.isnan(v)]
     if not len(checks):
         raise ValueError(
             f"run {r.config} has no validation check in quarter {q + 1} of its {len(v)} epochs: "
@@ -129,17 +124,9 @@ def final_val(r) -> float:
     return float(np.median(quarter(r, 3)))
 
 
-def settled(val: np.ndarray, tolerance: float) -> bool:
-    """Whether validation accuracy `val` (one entry per epoch trained, NaN between checks) has stopped
-    moving, up or down: the median of its checks in the last quarter of the epochs is within
-    `tolerance` of the median in the third quarter (False while either quarter has no check)."""
-    third, last = _checks(val, 2), _checks(val, 3)
-    return bool(len(third) and len(last) and abs(np.median(last) - np.median(third)) < tolerance)
-
-
 def converged(r, tolerance: float) -> bool:
-    """Fitted, or settled by `tolerance` over the epochs it trained."""
+    """Fitted, or the median of its checks in the last quarter of its epochs is within `tolerance`
+    of the median in the third quarter (it has stopped moving, up or down)."""
     if r.fitted:
         return True
-    quarter(r, 2), quarter(r, 3)  # a quarter without a check is a design error, not "unconverged"
-    return settled(r.history["val_acc"], tolerance)
+    return bool(abs(np.median(quarter(r, 3)) - np.median(quarter(r, 2))) < tolerance)

@@ -8,7 +8,7 @@ full  = the paper's setup (docs/design.md): 2x4096 ReLU MLP, 50,000 training / 1
         H200-hours (docs/design.md, "The full tier's designs"): C1 and C2c on three noise levels, C2c's
         sizes up to 25,000; C3 at lr 0.0025 and batch 4 on a 2x1024 MLP and 10,000 examples, up to
         2,000 epochs; C2c and C3 validate on 1,000 examples; C4 on 10,000 examples for 100 epochs, lr
-        halved every 25; C1's unfitted runs end where they have converged (from half the budget on).
+        halved every 25.
 smoke = the same designs shrunk to minutes on 2 CPU cores, with deliberate deviations: images
         average-pooled to 14x14 (d = 196) wherever inputs can be noise, so that random inputs have
         n/d of 8 or more (below n = 2d Gaussian points are separable under any labelling); 2x256
@@ -73,13 +73,6 @@ class Capacity:
     levels: tuple[float, ...]  # noise fractions, for randX and randY each; 0 = real data
     tolerance: float  # validation accuracy within this of a seed's best over widths counts as maximal
     seeds: int
-
-    def __post_init__(self):
-        if self.run.settle_tolerance not in (0.0, self.tolerance):
-            raise ValueError(
-                f"run.settle_tolerance={self.run.settle_tolerance}: use 0 (train to the budget) or the tolerance "
-                f"{self.tolerance}, so that a run the trainer ends as settled counts as converged"
-            )
 
 
 @dataclass(frozen=True)
@@ -226,19 +219,9 @@ TIERS = {
         ),
         # The paper's widths up to its 4096 (0.25-64 first-layer weights per example), where its sentence
         # puts real data's plateau; a noisy curve still rising there needs 4096 (a tie at the top), so
-        # a wider point would not change the trend test. Three levels, as in C2c. An unfitted run ends
-        # where it has converged by the gate's rule (settle_tolerance = tolerance), from epoch 500 on.
+        # a wider point would not change the trend test. Three levels, as in C2c.
         capacity=Capacity(
-            RunConfig(
-                n_train=50_000,
-                n_val=10_000,
-                width=4096,
-                lr=0.01,
-                batch_size=32,
-                max_epochs=1000,
-                val_every=10,
-                settle_tolerance=0.01,
-            ),
+            RunConfig(n_train=50_000, n_val=10_000, width=4096, lr=0.01, batch_size=32, max_epochs=1000, val_every=10),
             widths=(16, 64, 256, 1024, 4096),
             levels=(0.0, 0.4, 0.8),
             tolerance=0.01,

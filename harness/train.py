@@ -70,7 +70,6 @@ class RunConfig:
     pool: int = 1  # average-pool images by this factor before flattening: 2 makes 28x28 14x14, d = 196
     nested: bool = False  # subset and noise nested over n_train: a larger set contains a smaller one
     target_loss: float = 0.0  # > 0: a run ends at its first epoch with training loss <= this, not at 100%
-    settle_tolerance: float = 0.0  # > 0: an unfitted run also ends where it has settled (Group.evaluate)
 
     def __post_init__(self):
         if self.noise not in NOISE_KINDS:
@@ -88,8 +87,6 @@ class RunConfig:
             raise ValueError(f"sharpness={self.sharpness!r}: choose none, power or both")
         if self.target_loss < 0:
             raise ValueError(f"target_loss={self.target_loss} must be 0 (stop at 100% accuracy) or positive")
-        if self.settle_tolerance < 0:
-            raise ValueError(f"settle_tolerance={self.settle_tolerance} must be 0 (train to the budget) or positive")
 
     def key(self) -> dict:
         return dataclasses.asdict(self)
@@ -194,7 +191,6 @@ class Group:
         self.model.glorot_([torch_generator(r.seed, "init", r.width, r.depth) for r in runs])
         self.hist = {m: np.full((M, c.max_epochs), np.nan) for m in METRICS}
         self.fit_epoch = np.zeros(M, dtype=np.int64)  # 0 = not yet fitted
-        self.settle_epoch = np.zeros(M, dtype=np.int64)  # where an unfitted run settled and ended; 0 = not
         # Each run's parameters where it ends: frozen at its fit epoch if it stops there.
         self.snapshot = [p.detach().clone() for p in self.model.parameters()]
         self.epoch = 0
@@ -232,7 +228,6 @@ class Group:
             **{f"param{i}": p.cpu().numpy() for i, p in enumerate(current)},
             **{f"hist_{k}": v[:, : self.epoch] for k, v in self.hist.items()},
             "fit_epoch": self.fit_epoch,
-            "settle_epoch": self.settle_epoch,
         }
 
     def resume(self, state: dict | None) -> float:
@@ -243,7 +238,6 @@ class Group:
             state is not None
             and int(state["epoch"]) <= self.c.max_epochs
             and "fit_epoch" in state
-            and "settle_epoch" in state
             and checkpoint_complete(state, shapes, self.hist)
         ):
             self.epoch = int(state["epoch"])
@@ -254,10 +248,8 @@ class Group:
             for k in self.hist:
                 self.hist[k][:, : self.epoch] = state[f"hist_{k}"]
             self.fit_epoch[:] = state["fit_epoch"]
-            self.settle_epoch[:] = state["settle_epoch"]
-        if self.c.stop_when_fitted or self.settle_epoch.any():
-            training = (self.settle_epoch == 0) & ((self.fit_epoch == 0) | (not self.c.stop_when_fitted))
-            self.active = np.flatnonzero(training)
+        if self.c.stop_when_fitted:
+            self.active = np.flatnonzero(self.fit_epoch == 0)
             self.model = _subset(self.model, self.active, self.sizes)
         return float(state["elapsed"]) if self.epoch else 0.0
 
@@ -298,10 +290,7 @@ class Group:
 
     def evaluate(self, force: bool = False) -> None:
         """The epoch's training metrics, fit epochs and validation accuracy (when due, or `force`d);
-        runs that reached their target leave the batch (with `stop_when_fitted`), and so, with
-        `settle_tolerance`, does an unfitted run whose validation accuracy has settled by that
-        tolerance (measures.settled) at a check from half its budget on: the run then ends as if its
-        budget were that epoch (measures.converged and final_val give the same answer on its history)."""
+        runs that reached their target leave the batch (with `stop_when_fitted`)."""
         c, active = self.c, self.active
         _evaluate(
             self.model, self.X, self.Y, self.noise, torch.from_numpy(active).to(self.device), self.hist, self.epoch
@@ -321,13 +310,6 @@ class Group:
         due = np.full(len(active), force or epoch % c.val_every == 0 or epoch == c.max_epochs) | ends
         if due.any():
             self.hist["val_acc"][active[due], epoch - 1] = _val_acc(self.model, self.Xv, self.Yv)[due]
-        if c.settle_tolerance and 2 * epoch >= c.max_epochs:
-            checked = np.flatnonzero(due & (self.fit_epoch[active] == 0))
-            calm = [measures.settled(self.hist["val_acc"][active[i], :epoch], c.settle_tolerance) for i in checked]
-            settles = np.zeros(len(active), bool)
-            settles[checked[np.array(calm, bool)]] = True
-            self.settle_epoch[active[settles]] = epoch
-            ends = ends | settles
         if ends.any():
             _store_rows(self.snapshot, self.model, active, ends)
             self.active = active[~ends]
@@ -347,7 +329,7 @@ class Group:
         results = []
         for m, r in enumerate(self.runs):
             fit = self.fit_epoch[m]
-            end = fit if (r.stop_when_fitted and fit) else (self.settle_epoch[m] or self.epoch)
+            end = fit if (r.stop_when_fitted and fit) else self.epoch
             results.append(
                 RunResult(
                     r,

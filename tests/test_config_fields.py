@@ -41,7 +41,6 @@ MLP_FIELDS = {
     "pool": ({}, 2),
     "nested": ({}, True),
     "target_loss": ({}, 1.5),
-    "settle_tolerance": (dict(NOISY, noise_fraction=1.0, max_epochs=8), 0.5),  # settles at epoch 4 of 8
 }
 CNN_FIELDS = {
     "dataset": ({}, "other"),

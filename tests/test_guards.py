@@ -241,7 +241,6 @@ MLP_ALTERNATIVES = dict(
     pool=2,
     nested=True,
     target_loss=0.5,
-    settle_tolerance=0.01,
 )
 CNN_ALTERNATIVES = dict(
     dataset="other",

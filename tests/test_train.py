@@ -253,39 +253,6 @@ def test_interrupted_group_resumes_to_the_same_numbers(tmp_path):
             np.testing.assert_array_equal(a.history[k], b.history[k])
 
 
-def test_a_run_that_settles_ends_there_as_if_that_were_its_budget(tmp_path):
-    """With settle_tolerance, an unfitted run ends at its first validation check from half its budget
-    on where measures.settled holds: its history is the start of the same run's without the rule,
-    measures.converged holds on it, and a group interrupted after runs settled resumes to the same
-    numbers."""
-    from harness.measures import converged, final_val
-
-    ds = tiny_dataset()
-    runs = [
-        tiny_run(
-            seed=s, width=4, lr=0.05, max_epochs=40, val_every=2, noise=kind, noise_fraction=1.0, settle_tolerance=0.02
-        )
-        for s in (0, 1, 2)
-        for kind in ("randY", "randX")
-    ]
-    settling = train_group(runs, ds)
-    budget = train_group([dataclasses.replace(r, settle_tolerance=0.0) for r in runs], ds)
-    ended = [r.epochs_run for r in settling if not r.fitted and r.epochs_run < 40]
-    assert ended and min(ended) >= 20 and all(e % 2 == 0 for e in ended) and max(ended) > min(ended) + 2, ended
-    for a, b in zip(settling, budget):
-        assert a.fitted == b.fitted and a.epochs_to_fit == b.epochs_to_fit
-        for k in a.history:
-            np.testing.assert_array_equal(a.history[k], b.history[k][: a.epochs_run])
-        if not a.fitted:
-            assert converged(a, 0.02) and final_val(a) == final_val(dataclasses.replace(b, history=a.history))
-    ckpt = tmp_path / "group.ckpt.npz"
-    with pytest.raises(Interrupted):
-        train_group(runs, ds, checkpoint=ckpt, checkpoint_every_s=0.0, progress=interrupt_at(min(ended) + 2))
-    resumed = train_group(runs, ds, checkpoint=ckpt)
-    for a, b in zip(settling, resumed):
-        assert (a.fitted, a.epochs_run, a.weight_norm) == (b.fitted, b.epochs_run, b.weight_norm)
-
-
 def test_a_group_resumes_after_some_runs_have_left_the_batch(tmp_path):
     """Resuming after a fitted run has stopped gives the numbers, and end weights, of an uninterrupted group."""
     ds = tiny_dataset()
