@@ -15,7 +15,7 @@ least 95% of the runs converge (fitted, or the medians of their last two quarter
 tolerance); below it the claim is inconclusive. Reported beside, not decided: per seed, how much
 more the noisiest level gains than real data from the smallest to the largest width.
 Control: Page's L over independent real-data replicates in the places of the levels (seeds shifted
-by j x 10^9 at level j). Seeds: 5 smoke (CI's budget; power in the report), 8 full.
+by j x 10^9 at level j). Seeds: 5 smoke (CI's budget; power in the report), 8 full (two waves).
 Design and reasons: docs/design.md#c1-capacity.
 """
 

@@ -123,11 +123,13 @@ def frozen_designs() -> dict[str, dict[str, str]]:
 
 
 def renamed(fingerprint: str | None, tier: str) -> str | None:
-    """A verdict or design hash recorded for `tier`, in the current scheme. Hashes of the earlier
-    scheme (which hashed the whole of harness/tiers.py, both tiers at once) map to the current hash
-    of the same code: FROZEN's "earlier_scheme" per tier, written by docs/pilots/fingerprint_scheme.py
-    after it checked, at the commit that made the rows, that the current scheme gives that hash there
-    too (for the smoke tier, the only one with rows then)."""
+    """A verdict or design hash recorded for `tier`, as the current code's. FROZEN's "earlier_scheme"
+    maps, per tier, hashes of earlier code that makes the same rows to the current hashes: those of
+    the earlier scheme (which hashed the whole of harness/tiers.py, both tiers at once; written by
+    docs/pilots/fingerprint_scheme.py after it checked, at the commit that made the rows, that the
+    current scheme gives that hash there too), and those of code before a change that leaves the
+    tier's rows as they were (written by docs/pilots/smoke_unchanged.py after it compared the rows
+    both codes made at one base seed)."""
     return _frozen().get("earlier_scheme", {}).get(tier, {}).get(fingerprint, fingerprint)
 
 
