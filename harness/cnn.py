@@ -458,8 +458,8 @@ class CNNGroup:
 def _evaluate(model, X, row, Y, Xv, Yv, hist, epoch, max_floats=None):
     """Training accuracy and loss on each model's own clean training set, and validation accuracy,
     in chunks of examples whose first activation (M models x channels x H x W) stays under
-    `max_floats`: by default 2^28 on a GPU (1 GiB in float32; the full tier's 260 CNNs at 28x28
-    would need 26 GiB for 500 examples) and 2^22 on the CPU, where chunks that stay in the caches
+    `max_floats`: by default 2^28 on a GPU (1 GiB in float32; the full tier's 432 CNNs at 28x28
+    would need 40 GiB for 500 examples) and 2^22 on the CPU, where chunks that stay in the caches
     evaluate the smoke tier's 432 CNNs about twice as fast as 1 GiB ones."""
     model.eval()
     M = Y.shape[0]

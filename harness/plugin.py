@@ -356,6 +356,10 @@ class Reporter:
             return
         terminalreporter.section("claims")
         terminalreporter.write_line(report.table(self.rows))
+        walls = {r.test: r.wall_s or 0 for r in self.rows}  # a test's rows share its wall time
+        terminalreporter.write_line(
+            f"{len(walls)} claim tests in {sum(walls.values()):.0f} s; made by: {report.describe_run(self.rows)}"
+        )
         for path in report.write(self.rows, Path(self.config.getoption("--report-dir"))):
             terminalreporter.write_line(f"wrote {path}")
 

@@ -164,8 +164,9 @@ def phase(row) -> str:
 
 
 def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
-    """The session's part of every row: base seed, device and precision, torch, threads, Python,
-    training-code hashes, git commit and whether the result store was used."""
+    """The session's part of every row: base seed, device and precision, the CPU's model (CPU rows of
+    one code differ in their last digits between CPU models, their BLAS kernels summing in other
+    orders), torch, threads, Python, training-code hashes, git commit and whether the store was used."""
     import torch
 
     dev = torch.device(device)
@@ -174,6 +175,7 @@ def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> d
         "base_seed": base_seed,
         "device": name,
         "precision": "float32, TF32 matmuls and convolutions" if dev.type == "cuda" else "float32",
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
@@ -181,6 +183,17 @@ def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> d
         "git": git_commit(),
         "store": "off (--no-cache)" if no_cache else "on",
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the operating system gives it ("AMD EPYC", ...), else its architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def git_commit() -> str | None:

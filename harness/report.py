@@ -134,9 +134,10 @@ def describe_run(rows: list[Row]) -> str:
     git = prov.get("git") or "not a git checkout"
     codes = {Path(r.module).stem.removeprefix("test_"): r.provenance.get("code", "?") for r in rows}
     designs = {Path(r.module).stem.removeprefix("test_"): r.provenance.get("design", "?") for r in rows}
+    cpu = f" ({prov['cpu']})" if "cpu" in prov else ""  # rows made before the CPU's model was recorded lack it
     return (
         f"base seed {prov.get('base_seed', 0)}, device {prov.get('device', 'cpu')}, "
-        f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads, "
+        f"{prov.get('precision', 'float32')}, {prov.get('threads', '?')} CPU threads{cpu}, "
         f"torch {prov.get('torch', '?')}, python {prov.get('python', '?')}, "
         f"commit {git}, verdict code {', '.join(f'{m} {c}' for m, c in sorted(codes.items()))}, design "
         f"{', '.join(f'{m} {c}' for m, c in sorted(designs.items()))}, training code "
