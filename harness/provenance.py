@@ -164,9 +164,10 @@ def phase(row) -> str:
 
 
 def session_provenance(device: str, base_seed: int, no_cache: bool = False) -> dict:
-    """The session's part of every row: base seed, device and precision, the CPU's model (CPU rows of
-    one code differ in their last digits between CPU models, their BLAS kernels summing in other
-    orders), torch, threads, Python, training-code hashes, git commit and whether the store was used."""
+    """The session's part of every row: base seed, device and precision, this machine's CPU model (CPU
+    rows of one code differ in their last digits between CPU models, their BLAS kernels summing in other
+    orders; runs read from the store were trained where runs_trained_with says, on a CPU not recorded),
+    torch, threads, Python, training-code hashes, git commit and whether the result store was used."""
     import torch
 
     dev = torch.device(device)
